@@ -1,0 +1,706 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrStoreFailed is returned (wrapped around the cause) by every Merge of a
+// BoltStore after a commit or fsync failed: the store stops accepting
+// writes rather than retrying, because after a failed fsync the state of
+// the file is unknown. Restart the process to recover from the file.
+var ErrStoreFailed = errors.New("graph: store failed")
+
+// BoltOptions configures a BoltStore. Zero fields take the defaults given.
+type BoltOptions struct {
+	// QueueLen bounds the merges waiting for the writer (default 4096).
+	// When it is full, Merge blocks until there is room or its context
+	// ends.
+	QueueLen int
+	// MaxBatch bounds how many queued merges one commit takes (default
+	// 1024).
+	MaxBatch int
+	// OpenTimeout bounds the wait for the file lock held by another
+	// process (default 5 s).
+	OpenTimeout time.Duration
+	// InitialMmapSize is passed to bbolt (default 0: bbolt's own). A size
+	// larger than the file avoids remapping, which waits for readers.
+	InitialMmapSize int
+	// Logger receives the fatal commit error (default: discard).
+	Logger *slog.Logger
+	// OnCommit, if set, is called by the writer after every commit
+	// attempt, for metrics (batch sizes, commit latency). It must not
+	// block.
+	OnCommit func(CommitInfo)
+}
+
+// CommitInfo describes one group commit of a BoltStore.
+type CommitInfo struct {
+	Merges   int           // merge requests in the batch
+	Fields   int           // fields judged
+	Accepted int           // fields written
+	Duration time.Duration // time spent in the transaction, fsync included
+	Err      error         // non-nil if the commit failed (the store is then failed)
+}
+
+// BoltStats are cumulative counters of a BoltStore.
+type BoltStats struct {
+	Commits    uint64 // successful commits
+	Merges     uint64 // merge requests committed
+	Fields     uint64 // fields judged
+	Accepted   uint64 // fields written
+	QueueDepth int    // merges waiting for the writer now
+	MaxBatch   int    // largest batch so far, in merges
+	Failed     error  // the sticky failure, or nil
+}
+
+// BoltStore is a durable Store in a bbolt file.
+//
+// One writer goroutine applies merges: callers queue their diff, the
+// writer takes everything queued (up to MaxBatch), runs HAM for each merge
+// in queue order inside one read-write transaction, commits (bbolt fsyncs
+// on commit) and only then answers every caller in the batch. So a Merge
+// returns only after its data is on disk, and concurrent writers share
+// fsyncs (group commit). Reads run concurrently in read transactions.
+//
+// On disk, bucket "graph" holds one record per field. The key is the soul,
+// with each 0x00 byte written as 0x00 0xFF, then the separator 0x00 0x01,
+// then the field name; so the keys of one soul are contiguous and souls
+// sort in byte order. The value is the state (8 bytes, big-endian IEEE-754
+// bits), one kind byte (0 null, 1 string, 2 bool, 3 number, 4 link) and
+// the payload: nothing for null, 0 or 1 for a bool, 8 bytes of IEEE-754
+// bits for a number, the raw bytes of a string or of a link's soul. Bucket
+// "meta" holds "format" = "1".
+type BoltStore struct {
+	db  *bolt.DB
+	opt BoltOptions
+	log *slog.Logger
+
+	mu     sync.RWMutex // guards closed against concurrent queue sends
+	closed bool
+	queue  chan *mergeReq
+	quit   chan struct{}
+	exited chan struct{}
+
+	failed atomic.Pointer[error] // sticky commit failure
+
+	commits, merges, fields, accepted atomic.Uint64
+	maxBatch                          atomic.Int64
+
+	// Writer-goroutine state.
+	arena []byte // keys and values of the current transaction
+	key   []byte // scratch key
+}
+
+var (
+	_ Store         = (*BoltStore)(nil)
+	_ MergeNotifier = (*BoltStore)(nil)
+	_ AsyncMerger   = (*BoltStore)(nil)
+)
+
+type mergeReq struct {
+	ctx       context.Context
+	diff      Graph
+	committed func(Graph)
+	accepted  Graph
+	err       error
+	done      chan struct{}      // closed when answered (synchronous merges)
+	cb        func(Graph, error) // called when answered (MergeAsync)
+}
+
+// finish answers the caller of r.
+func (r *mergeReq) finish() {
+	if r.cb != nil {
+		r.cb(r.accepted, r.err)
+		return
+	}
+	close(r.done)
+}
+
+var (
+	graphBucket = []byte("graph")
+	metaBucket  = []byte("meta")
+	formatKey   = []byte("format")
+	formatV1    = []byte("1")
+)
+
+// Value encoding kinds on disk.
+const (
+	diskNull byte = iota
+	diskString
+	diskBool
+	diskNumber
+	diskLink
+)
+
+// OpenBolt opens (creating if needed) the bbolt file at path and starts
+// its writer. Data committed before a crash is recovered on open.
+func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
+	if opt.QueueLen <= 0 {
+		opt.QueueLen = 4096
+	}
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = 1024
+	}
+	if opt.OpenTimeout <= 0 {
+		opt.OpenTimeout = 5 * time.Second
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         opt.OpenTimeout,
+		NoFreelistSync:  true, // the freelist is rebuilt on open; fewer pages per commit
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: opt.InitialMmapSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("graph: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(metaBucket)
+		if err != nil {
+			return err
+		}
+		switch f := meta.Get(formatKey); {
+		case f == nil:
+			if err := meta.Put(formatKey, formatV1); err != nil {
+				return err
+			}
+		case !bytes.Equal(f, formatV1):
+			return fmt.Errorf("unknown format %q", f)
+		}
+		_, err = tx.CreateBucketIfNotExists(graphBucket)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("graph: open %s: %w", path, err)
+	}
+	s := &BoltStore{
+		db:     db,
+		opt:    opt,
+		log:    log,
+		queue:  make(chan *mergeReq, opt.QueueLen),
+		quit:   make(chan struct{}),
+		exited: make(chan struct{}),
+	}
+	go s.run()
+	return s, nil
+}
+
+// Path returns the file path of the store.
+func (s *BoltStore) Path() string { return s.db.Path() }
+
+// Merge implements Store.
+func (s *BoltStore) Merge(ctx context.Context, diff Graph) (Graph, error) {
+	return s.MergeNotify(ctx, diff, nil)
+}
+
+// MergeNotify implements MergeNotifier.
+func (s *BoltStore) MergeNotify(ctx context.Context, diff Graph, committed func(Graph)) (Graph, error) {
+	if len(diff) == 0 {
+		return nil, nil
+	}
+	r := &mergeReq{ctx: ctx, diff: diff, committed: committed, done: make(chan struct{})}
+	if err := s.enqueue(r); err != nil {
+		return nil, err
+	}
+	select {
+	case <-r.done:
+		return r.accepted, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// MergeAsync implements AsyncMerger.
+func (s *BoltStore) MergeAsync(ctx context.Context, diff Graph, committed func(Graph), done func(Graph, error)) {
+	if len(diff) == 0 {
+		done(nil, nil)
+		return
+	}
+	r := &mergeReq{ctx: ctx, diff: diff, committed: committed, cb: done}
+	if err := s.enqueue(r); err != nil {
+		done(nil, err)
+	}
+}
+
+// enqueue hands r to the writer, waiting while the queue is full.
+func (s *BoltStore) enqueue(r *mergeReq) error {
+	if err := checkKeys(r.diff); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if f := s.failed.Load(); f != nil {
+		return *f
+	}
+	select {
+	case s.queue <- r:
+		return nil
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	}
+}
+
+// checkKeys refuses diffs whose records bbolt could not store, before they
+// reach the writer (where a failed Put would fail the whole batch).
+func checkKeys(diff Graph) error {
+	for soul, n := range diff {
+		for name, f := range n.Fields {
+			if 2*len(soul)+2+len(name) > bolt.MaxKeySize {
+				return fmt.Errorf("%w: key of soul %s field %s", ErrTooLarge, quote(soul), quote(name))
+			}
+			if f.Value.size() > bolt.MaxValueSize-16 {
+				return fmt.Errorf("%w: value of soul %s field %s", ErrTooLarge, quote(soul), quote(name))
+			}
+		}
+	}
+	return nil
+}
+
+// run is the writer goroutine.
+func (s *BoltStore) run() {
+	defer close(s.exited)
+	batch := make([]*mergeReq, 0, s.opt.MaxBatch)
+	for {
+		var r *mergeReq
+		select {
+		case r = <-s.queue:
+		case <-s.quit:
+			// Closed: no new requests can arrive; finish what is queued.
+			select {
+			case r = <-s.queue:
+			default:
+				return
+			}
+		}
+		batch = append(batch[:0], r)
+	drain:
+		for len(batch) < s.opt.MaxBatch {
+			select {
+			case r := <-s.queue:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit applies one batch in one transaction and answers its callers.
+func (s *BoltStore) commit(batch []*mergeReq) {
+	if f := s.failed.Load(); f != nil {
+		for _, r := range batch {
+			r.err = *f
+			r.finish()
+		}
+		return
+	}
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			r.finish()
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	info := CommitInfo{Merges: len(live)}
+	start := time.Now()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(graphBucket)
+		s.arena = s.arena[:0]
+		for _, r := range live {
+			acc, nf, na, err := s.apply(b, r.diff)
+			if err != nil {
+				return err
+			}
+			r.accepted = acc
+			info.Fields += nf
+			info.Accepted += na
+		}
+		return nil
+	})
+	info.Duration = time.Since(start)
+	if cap(s.arena) > 16<<20 {
+		s.arena = nil // do not pin a huge buffer after a huge batch
+	}
+	if err != nil {
+		failure := fmt.Errorf("%w: commit: %w", ErrStoreFailed, err)
+		s.failed.Store(&failure)
+		s.log.Error("graph: bolt commit failed; refusing all further writes", "err", err, "path", s.db.Path())
+		info.Err = failure
+		for _, r := range live {
+			r.accepted, r.err = nil, failure
+			r.finish()
+		}
+		if s.opt.OnCommit != nil {
+			s.opt.OnCommit(info)
+		}
+		return
+	}
+	s.commits.Add(1)
+	s.merges.Add(uint64(len(live)))
+	s.fields.Add(uint64(info.Fields))
+	s.accepted.Add(uint64(info.Accepted))
+	if int64(len(live)) > s.maxBatch.Load() {
+		s.maxBatch.Store(int64(len(live)))
+	}
+	if s.opt.OnCommit != nil {
+		s.opt.OnCommit(info)
+	}
+	// Notify in commit order first, then release the callers.
+	for _, r := range live {
+		if r.committed != nil && len(r.accepted) > 0 {
+			r.committed(r.accepted)
+		}
+	}
+	for _, r := range live {
+		r.finish()
+	}
+}
+
+// apply runs HAM for every field of diff against the bucket (which already
+// reflects earlier merges of the same transaction) and writes the winners.
+func (s *BoltStore) apply(b *bolt.Bucket, diff Graph) (accepted Graph, judged, won int, err error) {
+	var names []string
+	for soul, node := range diff {
+		names = names[:0]
+		for name, f := range node.Fields {
+			judged++
+			s.key = appendKey(s.key[:0], soul, name)
+			cur := b.Get(s.key)
+			if cur != nil {
+				c, err := decodeField(cur, f.State)
+				if err != nil {
+					return nil, 0, 0, err
+				}
+				if HAM(math.Inf(1), f.State, c.State, f.Value, c.Value, true) != Accept {
+					continue
+				}
+			}
+			// bbolt keeps references to keys and values until the
+			// transaction ends, so they live in the arena.
+			at := len(s.arena)
+			s.arena = append(s.arena, s.key...)
+			k := s.arena[at:len(s.arena):len(s.arena)]
+			at = len(s.arena)
+			s.arena = appendField(s.arena, f)
+			v := s.arena[at:len(s.arena):len(s.arena)]
+			if err := b.Put(k, v); err != nil {
+				return nil, 0, 0, err
+			}
+			names = append(names, name)
+		}
+		if len(names) == 0 {
+			continue
+		}
+		won += len(names)
+		part := node
+		if len(names) < len(node.Fields) {
+			part = &Node{Soul: soul, Fields: make(map[string]Field, len(names))}
+			for _, name := range names {
+				part.Fields[name] = node.Fields[name]
+			}
+		}
+		if accepted == nil {
+			accepted = make(Graph, len(diff))
+		}
+		accepted[soul] = part
+	}
+	return accepted, judged, won, nil
+}
+
+// Get implements Store.
+func (s *BoltStore) Get(ctx context.Context, soul string) (*Node, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var n *Node
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := appendSoulKey(nil, soul)
+		c := tx.Bucket(graphBucket).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			f, err := decodeField(v, math.NaN())
+			if err != nil {
+				return err
+			}
+			if n == nil {
+				n = NewNode(soul)
+			}
+			n.Fields[string(k[len(prefix):])] = f
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.readErr(err)
+	}
+	if n == nil {
+		return nil, ErrNotFound
+	}
+	return n, nil
+}
+
+// GetField implements Store.
+func (s *BoltStore) GetField(ctx context.Context, soul, field string) (Field, error) {
+	if err := ctx.Err(); err != nil {
+		return Field{}, err
+	}
+	var f Field
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(graphBucket).Get(appendKey(nil, soul, field))
+		if v == nil {
+			return nil
+		}
+		found = true
+		var err error
+		f, err = decodeField(v, math.NaN())
+		return err
+	})
+	if err != nil {
+		return Field{}, s.readErr(err)
+	}
+	if !found {
+		return Field{}, ErrNotFound
+	}
+	return f, nil
+}
+
+// scanPage is how many nodes Scan reads per read transaction; fn runs
+// outside transactions so that a slow fn does not hold one open.
+const scanPage = 256
+
+// Scan implements Store.
+func (s *BoltStore) Scan(ctx context.Context, prefix string, fn func(*Node) error) error {
+	seekTo := escapeSoul(nil, prefix)
+	escPrefix := seekTo
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var page []*Node
+		var next []byte
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(graphBucket).Cursor()
+			var cur *Node
+			var curKey []byte // escaped soul + separator of cur
+			for k, v := c.Seek(seekTo); k != nil && bytes.HasPrefix(k, escPrefix); k, v = c.Next() {
+				if cur == nil || !bytes.HasPrefix(k, curKey) {
+					soul, sk, ok := splitKey(k)
+					if !ok {
+						return fmt.Errorf("graph: corrupt key %q", k)
+					}
+					if len(page) == scanPage {
+						next = append([]byte(nil), sk...)
+						return nil
+					}
+					cur = NewNode(soul)
+					curKey = append(curKey[:0], sk...)
+					page = append(page, cur)
+				}
+				f, err := decodeField(v, math.NaN())
+				if err != nil {
+					return err
+				}
+				cur.Fields[string(k[len(curKey):])] = f
+			}
+			return nil
+		})
+		if err != nil {
+			return s.readErr(err)
+		}
+		for _, n := range page {
+			if err := fn(n); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		seekTo = next
+	}
+}
+
+func (s *BoltStore) readErr(err error) error {
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// Stats returns cumulative counters.
+func (s *BoltStore) Stats() BoltStats {
+	st := BoltStats{
+		Commits:    s.commits.Load(),
+		Merges:     s.merges.Load(),
+		Fields:     s.fields.Load(),
+		Accepted:   s.accepted.Load(),
+		QueueDepth: len(s.queue),
+		MaxBatch:   int(s.maxBatch.Load()),
+	}
+	if f := s.failed.Load(); f != nil {
+		st.Failed = *f
+	}
+	return st
+}
+
+// Close stops accepting merges, lets the writer commit everything already
+// queued, and closes the file. It is safe to call more than once.
+func (s *BoltStore) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.quit)
+	<-s.exited
+	return s.db.Close()
+}
+
+// appendSoulKey appends the escaped soul and the 0x00 0x01 separator.
+func appendSoulKey(dst []byte, soul string) []byte {
+	return append(escapeSoul(dst, soul), 0x00, 0x01)
+}
+
+// escapeSoul appends soul with every 0x00 byte written as 0x00 0xFF.
+func escapeSoul(dst []byte, soul string) []byte {
+	for {
+		i := strings.IndexByte(soul, 0)
+		if i < 0 {
+			return append(dst, soul...)
+		}
+		dst = append(dst, soul[:i]...)
+		dst = append(dst, 0x00, 0xFF)
+		soul = soul[i+1:]
+	}
+}
+
+// appendKey appends the record key of soul/field.
+func appendKey(dst []byte, soul, field string) []byte {
+	return append(appendSoulKey(dst, soul), field...)
+}
+
+// splitKey decodes the soul of a record key and returns it with the key's
+// soul part (escaped soul + separator).
+func splitKey(k []byte) (soul string, soulKey []byte, ok bool) {
+	i := bytes.IndexByte(k, 0)
+	if i >= 0 && i+1 < len(k) && k[i+1] == 0x01 { // no NUL in the soul
+		return string(k[:i]), k[:i+2], true
+	}
+	return unescapeKey(k)
+}
+
+func unescapeKey(k []byte) (string, []byte, bool) {
+	var b []byte
+	for i := 0; i < len(k); i++ {
+		if k[i] != 0 {
+			b = append(b, k[i])
+			continue
+		}
+		if i+1 >= len(k) {
+			return "", nil, false
+		}
+		switch k[i+1] {
+		case 0xFF:
+			b = append(b, 0)
+			i++
+		case 0x01:
+			return string(b), k[:i+2], true
+		default:
+			return "", nil, false
+		}
+	}
+	return "", nil, false
+}
+
+// appendField appends the on-disk encoding of f.
+func appendField(dst []byte, f Field) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(f.State))
+	v := f.Value
+	switch v.kind {
+	case KindString:
+		dst = append(dst, diskString)
+		return append(dst, v.s...)
+	case KindBool:
+		dst = append(dst, diskBool)
+		if v.n != 0 {
+			return append(dst, 1)
+		}
+		return append(dst, 0)
+	case KindNumber:
+		dst = append(dst, diskNumber)
+		return binary.BigEndian.AppendUint64(dst, math.Float64bits(v.n))
+	case KindLink:
+		dst = append(dst, diskLink)
+		return append(dst, v.s...)
+	}
+	return append(dst, diskNull)
+}
+
+var errCorrupt = errors.New("graph: corrupt record")
+
+// decodeField decodes a record. The value is decoded (copying strings out
+// of the mmap) only when the state equals want or want is NaN; otherwise
+// only the state is returned, which is all HAM needs then.
+func decodeField(b []byte, want float64) (Field, error) {
+	if len(b) < 9 {
+		return Field{}, errCorrupt
+	}
+	f := Field{State: math.Float64frombits(binary.BigEndian.Uint64(b))}
+	if !math.IsNaN(want) && f.State != want {
+		return f, nil
+	}
+	p := b[9:]
+	switch b[8] {
+	case diskNull:
+	case diskString:
+		f.Value = String(string(p))
+	case diskBool:
+		if len(p) != 1 {
+			return Field{}, errCorrupt
+		}
+		f.Value = Bool(p[0] != 0)
+	case diskNumber:
+		if len(p) != 8 {
+			return Field{}, errCorrupt
+		}
+		n := math.Float64frombits(binary.BigEndian.Uint64(p))
+		if math.IsNaN(n) || math.IsInf(n, 0) {
+			return Field{}, errCorrupt
+		}
+		f.Value = Number(n)
+	case diskLink:
+		if len(p) == 0 {
+			return Field{}, errCorrupt
+		}
+		f.Value = Link(string(p))
+	default:
+		return Field{}, errCorrupt
+	}
+	return f, nil
+}

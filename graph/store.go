@@ -1,0 +1,220 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// ErrNotFound is returned by Get and GetField for an unknown soul or field.
+var ErrNotFound = errors.New("graph: not found")
+
+// ErrClosed is returned by the operations of a closed store or DB.
+var ErrClosed = errors.New("graph: closed")
+
+// Store keeps a graph durably. Implementations are safe for concurrent use.
+type Store interface {
+	// Get returns a copy of the node named soul, or ErrNotFound.
+	Get(ctx context.Context, soul string) (*Node, error)
+	// GetField returns one field, or ErrNotFound if the soul or the field
+	// is unknown.
+	GetField(ctx context.Context, soul, field string) (Field, error)
+	// Merge applies diff field by field with HAM against the stored graph,
+	// atomically, without a future check (the caller, normally DB, did
+	// it), and returns only the accepted fields. A durable store returns
+	// only after the accepted data is durable. Merge does not modify diff;
+	// the returned graph may share *Node values with diff (when all fields
+	// of a node were accepted), so treat both as read-only afterwards.
+	// If ctx ends before the merge is committed, Merge returns ctx.Err()
+	// and the merge may or may not have been applied.
+	Merge(ctx context.Context, diff Graph) (accepted Graph, err error)
+	// Scan calls fn with a copy of every node whose soul starts with
+	// prefix, in ascending byte order of souls, until fn returns an error,
+	// which Scan then returns.
+	Scan(ctx context.Context, prefix string, fn func(*Node) error) error
+	// Close releases the store. Merges already queued complete first.
+	Close() error
+}
+
+// MergeNotifier is implemented by stores that can report commits in their
+// order. DB uses it so that subscribers see merges in commit order even
+// when many Puts commit in one batch.
+type MergeNotifier interface {
+	// MergeNotify is Merge that also calls committed with the accepted
+	// fields (if any) once they are durable, in commit order across all
+	// callers, before MergeNotify returns. committed must not block.
+	MergeNotify(ctx context.Context, diff Graph, committed func(accepted Graph)) (Graph, error)
+}
+
+// AsyncMerger is implemented by stores that can merge without blocking the
+// caller until the commit, so that one goroutine can keep many merges in
+// flight (and a group-committing store can batch them).
+type AsyncMerger interface {
+	// MergeAsync is MergeNotify without waiting: it blocks only while the
+	// store's queue is full (or until ctx ends), then returns; done is
+	// called exactly once with the result of Merge, after committed, from
+	// the store's writer (or synchronously, for errors found before
+	// queueing). committed may be nil. Neither callback may block.
+	MergeAsync(ctx context.Context, diff Graph, committed func(accepted Graph), done func(accepted Graph, err error))
+}
+
+// MemoryStore is a Store in memory, for tests and for relays that keep no
+// history. The zero value is not usable; call NewMemoryStore.
+type MemoryStore struct {
+	mu     sync.RWMutex
+	nodes  map[string]*Node
+	closed bool
+}
+
+var (
+	_ Store         = (*MemoryStore)(nil)
+	_ MergeNotifier = (*MemoryStore)(nil)
+	_ AsyncMerger   = (*MemoryStore)(nil)
+)
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{nodes: make(map[string]*Node)}
+}
+
+// Get implements Store.
+func (m *MemoryStore) Get(_ context.Context, soul string) (*Node, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	n, ok := m.nodes[soul]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return n.Clone(), nil
+}
+
+// GetField implements Store.
+func (m *MemoryStore) GetField(_ context.Context, soul, field string) (Field, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return Field{}, ErrClosed
+	}
+	if n, ok := m.nodes[soul]; ok {
+		if f, ok := n.Fields[field]; ok {
+			return f, nil
+		}
+	}
+	return Field{}, ErrNotFound
+}
+
+// Merge implements Store.
+func (m *MemoryStore) Merge(ctx context.Context, diff Graph) (Graph, error) {
+	return m.MergeNotify(ctx, diff, nil)
+}
+
+// MergeNotify implements MergeNotifier.
+func (m *MemoryStore) MergeNotify(ctx context.Context, diff Graph, committed func(Graph)) (Graph, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	accepted := mergeInto(diff, func(soul, field string) (Field, bool) {
+		if n, ok := m.nodes[soul]; ok {
+			f, ok := n.Fields[field]
+			return f, ok
+		}
+		return Field{}, false
+	}, func(soul, field string, f Field) {
+		n, ok := m.nodes[soul]
+		if !ok {
+			n = NewNode(soul)
+			m.nodes[soul] = n
+		}
+		n.Fields[field] = f
+	})
+	if committed != nil && len(accepted) > 0 {
+		committed(accepted)
+	}
+	return accepted, nil
+}
+
+// MergeAsync implements AsyncMerger; a MemoryStore completes the merge
+// before returning.
+func (m *MemoryStore) MergeAsync(ctx context.Context, diff Graph, committed func(Graph), done func(Graph, error)) {
+	done(m.MergeNotify(ctx, diff, committed))
+}
+
+// mergeInto runs HAM (without a future check) for every field of diff
+// against cur, calls put for every accepted field, and returns the accepted
+// fields. A node of diff whose fields were all accepted is shared, not
+// copied.
+func mergeInto(diff Graph, cur func(soul, field string) (Field, bool), put func(soul, field string, f Field)) Graph {
+	var accepted Graph
+	var names []string
+	for soul, node := range diff {
+		names = names[:0]
+		for name, f := range node.Fields {
+			c, ok := cur(soul, name)
+			if HAM(math.Inf(1), f.State, c.State, f.Value, c.Value, ok) == Accept {
+				put(soul, name, f)
+				names = append(names, name)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		part := node
+		if len(names) < len(node.Fields) {
+			part = &Node{Soul: soul, Fields: make(map[string]Field, len(names))}
+			for _, name := range names {
+				part.Fields[name] = node.Fields[name]
+			}
+		}
+		if accepted == nil {
+			accepted = make(Graph, len(diff))
+		}
+		accepted[soul] = part
+	}
+	return accepted
+}
+
+// Scan implements Store.
+func (m *MemoryStore) Scan(ctx context.Context, prefix string, fn func(*Node) error) error {
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return ErrClosed
+	}
+	var nodes []*Node
+	for soul, n := range m.nodes {
+		if strings.HasPrefix(soul, prefix) {
+			nodes = append(nodes, n.Clone())
+		}
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(nodes, func(a, b *Node) int { return strings.Compare(a.Soul, b.Soul) })
+	for _, n := range nodes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close implements Store. The data is dropped.
+func (m *MemoryStore) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.nodes = nil
+	return nil
+}

@@ -1,0 +1,324 @@
+package jsjson
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Marshal returns the JSON.stringify text of v. See Append.
+func Marshal(v any) []byte {
+	return Append(nil, v)
+}
+
+// Append appends the JSON.stringify text of v to dst and returns the
+// extended buffer.
+//
+// v may be any decoded value (nil, bool, float64, string, []any, *Object),
+// or int, int64, uint64 (written as JavaScript writes the nearest float64),
+// map[string]any (keys sorted in UTF-16 order), []string, or Raw (copied
+// verbatim). A nil *Object is written as null. Any other type is a
+// programming error and panics.
+func Append(dst []byte, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...)
+	case bool:
+		if x {
+			return append(dst, "true"...)
+		}
+		return append(dst, "false"...)
+	case float64:
+		return AppendNumber(dst, x)
+	case string:
+		return AppendString(dst, x)
+	case *Object:
+		if x == nil {
+			return append(dst, "null"...)
+		}
+		dst = append(dst, '{')
+		for i, k := range x.Keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, k)
+			dst = append(dst, ':')
+			dst = Append(dst, x.Values[i])
+		}
+		return append(dst, '}')
+	case []any:
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = Append(dst, e)
+		}
+		return append(dst, ']')
+	case Raw:
+		return append(dst, x...)
+	case int:
+		return AppendNumber(dst, float64(x))
+	case int64:
+		return AppendNumber(dst, float64(x))
+	case uint64:
+		return AppendNumber(dst, float64(x))
+	case []string:
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, e)
+		}
+		return append(dst, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, CompareUTF16)
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, k)
+			dst = append(dst, ':')
+			dst = Append(dst, x[k])
+		}
+		return append(dst, '}')
+	}
+	panic(fmt.Sprintf("jsjson: unsupported type %T", v))
+}
+
+// maxExactInt is 2^53: integers below it print as their plain digits.
+const maxExactInt = 1 << 53
+
+// AppendNumber appends f as ECMAScript Number::toString writes it inside
+// JSON.stringify: NaN and ±Inf become null, -0 becomes 0, and otherwise the
+// shortest digits that round-trip, in plain notation for 1e-6 <= |f| < 1e21
+// and as d[.ddd]e±n outside it (1e+21, 1.5e-7).
+func AppendNumber(dst []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f) || math.IsInf(f, 0):
+		return append(dst, "null"...)
+	case f == 0:
+		return append(dst, '0')
+	case f == math.Trunc(f) && f > -maxExactInt && f < maxExactInt:
+		return strconv.AppendInt(dst, int64(f), 10)
+	}
+	var buf [32]byte
+	b := strconv.AppendFloat(buf[:0], f, 'e', -1, 64) // [-]d[.ddd]e±dd
+	if b[0] == '-' {
+		dst = append(dst, '-')
+		b = b[1:]
+	}
+	e := len(b) - 1
+	for b[e] != 'e' {
+		e--
+	}
+	exp, _ := strconv.Atoi(string(b[e+1:]))
+	var digs [24]byte
+	d := append(digs[:0], b[0])
+	if e > 1 {
+		d = append(d, b[2:e]...)
+	}
+	k, n := len(d), exp+1 // k digits, decimal point after n digits
+	switch {
+	case k <= n && n <= 21:
+		dst = append(dst, d...)
+		for range n - k {
+			dst = append(dst, '0')
+		}
+	case 0 < n && n <= 21:
+		dst = append(dst, d[:n]...)
+		dst = append(dst, '.')
+		dst = append(dst, d[n:]...)
+	case -6 < n && n <= 0:
+		dst = append(dst, '0', '.')
+		for range -n {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, d...)
+	default:
+		dst = append(dst, d[0])
+		if k > 1 {
+			dst = append(dst, '.')
+			dst = append(dst, d[1:]...)
+		}
+		dst = append(dst, 'e')
+		if n-1 >= 0 {
+			dst = append(dst, '+')
+		}
+		dst = strconv.AppendInt(dst, int64(n-1), 10)
+	}
+	return dst
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON.stringify string literal.
+//
+// Go strings may hold bytes that are not UTF-8. A surrogate code point
+// encoded as three bytes (WTF-8, as a JavaScript lone surrogate would be
+// carried) is written as a lowercase \udxxx escape, as JSON.stringify writes
+// a lone surrogate; any other invalid byte is written as U+FFFD. Strings
+// returned by Parse are always valid UTF-8.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if strSafe[c] {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			if u, ok := wtf8Surrogate(s[i:]); ok {
+				dst = append(dst, '\\', 'u', hexDigits[u>>12], hexDigits[u>>8&0xF], hexDigits[u>>4&0xF], hexDigits[u&0xF])
+				i += 3
+			} else {
+				dst = append(dst, "\uFFFD"...)
+				i++
+			}
+			start = i
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// wtf8Surrogate decodes a surrogate code point (U+D800–U+DFFF) encoded as
+// three UTF-8-style bytes at the start of s.
+func wtf8Surrogate(s string) (uint16, bool) {
+	if len(s) < 3 || s[0] != 0xED || s[1] < 0xA0 || s[1] > 0xBF || s[2] < 0x80 || s[2] > 0xBF {
+		return 0, false
+	}
+	return 0xD000 | uint16(s[1]&0x3F)<<6 | uint16(s[2]&0x3F), true
+}
+
+// CompareUTF16 compares a and b as sequences of UTF-16 code units, the way
+// JavaScript compares strings with < and sorts them by default. It returns
+// -1, 0 or +1. The order differs from Go's byte order only where a
+// character above U+FFFF (a surrogate pair) meets one in U+E000–U+FFFF:
+// "😀" < "～" in UTF-16. Invalid bytes are treated as AppendString treats
+// them (WTF-8 surrogates as themselves, other bytes as U+FFFD).
+func CompareUTF16(a, b string) int {
+	n := min(len(a), len(b))
+	i := 0
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	if i == n {
+		return cmpLen(len(a), len(b))
+	}
+	// Back up to the start of the differing character. It must be a
+	// character start in both strings: after an invalid byte of the common
+	// prefix, one may continue a sequence where the other does not.
+	for i > 0 && (!utf8.RuneStart(a[i]) || !utf8.RuneStart(b[i])) {
+		i--
+	}
+	byteOrder := 1
+	if a[i:] < b[i:] {
+		byteOrder = -1
+	}
+	return cmpUnits(decodeWTF8(a[i:]), decodeWTF8(b[i:]), byteOrder)
+}
+
+// CompareUTF16Bytes is CompareUTF16 for byte slices, such as two texts
+// produced by Append; it does not allocate.
+func CompareUTF16Bytes(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	if i == n {
+		return cmpLen(len(a), len(b))
+	}
+	for i > 0 && (!utf8.RuneStart(a[i]) || !utf8.RuneStart(b[i])) {
+		i--
+	}
+	byteOrder := 1
+	if string(a[i:]) < string(b[i:]) {
+		byteOrder = -1
+	}
+	var wa, wb [utf8.UTFMax]byte
+	ra := decodeWTF8(string(wa[:copy(wa[:], a[i:])]))
+	rb := decodeWTF8(string(wb[:copy(wb[:], b[i:])]))
+	return cmpUnits(ra, rb, byteOrder)
+}
+
+func cmpLen(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// cmpUnits orders two different characters by their UTF-16 code units.
+// byteOrder (the order of the remaining bytes) breaks the tie of two
+// different invalid sequences that both decode to U+FFFD.
+func cmpUnits(ra, rb rune, byteOrder int) int {
+	ua, ub := firstUnit(ra), firstUnit(rb)
+	if ua == ub { // both above U+FFFF with the same high surrogate; the low surrogate orders like the rune
+		ua, ub = ra, rb
+	}
+	switch {
+	case ua < ub:
+		return -1
+	case ua > ub:
+		return 1
+	}
+	return byteOrder
+}
+
+func decodeWTF8(s string) rune {
+	r, size := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError && size == 1 {
+		if u, ok := wtf8Surrogate(s); ok {
+			return rune(u)
+		}
+	}
+	return r
+}
+
+// firstUnit returns the first UTF-16 code unit of r.
+func firstUnit(r rune) rune {
+	if r >= 0x10000 {
+		return 0xD800 + (r-0x10000)>>10
+	}
+	return r
+}
