@@ -82,6 +82,8 @@ var floors = []floor{
 		why: "identity and policy checks, below the wire"},
 	{pkg: "heartbeat", ours: append([]string{"keys", "sea", "graph", "auth"}, leaves...), outside: []string{bbolt, xtime}, forbid: noNetwork,
 		why: "the metronome: everything below api, no transport"},
+	{pkg: "world", ours: append([]string{"keys", "sea", "graph", "auth", "heartbeat"}, leaves...), outside: []string{xcrypto, decred, bbolt, xtime}, forbid: noNetwork,
+		why: "private worlds: membership and sealed envelopes, below the wire"},
 	{pkg: "web", stdOnly: true, why: "embedded browser assets served by api"},
 	{pkg: "api", ours: allOurs, outside: anything, why: "wires the outside world: HTTP, websockets, metrics"},
 	{pkg: "client", ours: allOurs, outside: anything, why: "the Go client library"},
@@ -214,8 +216,8 @@ func checkFloors(all map[string]*pkgInfo) []string {
 			switch {
 			case isOurs:
 				switch {
-				case under(ir, r) && r != "":
-					// its own sub-tree
+				case f.pkg != "" && under(ir, f.pkg):
+					// within its own floor's tree (a package and its sub-packages)
 				case under(ir, "cmd") && !under(r, "cmd"):
 					bad("%s imports %s: nothing imports cmd (binaries only parse flags and wire)", name, ir)
 				case isTestOnly(ir):
@@ -383,6 +385,8 @@ func TestCheckFloorsCatches(t *testing.T) {
 			[]string{"graph/store depends on net/http"}},
 		{"heartbeat below api", []*pkgInfo{pkg("keys", nil), pkg("sea", nil), pkg("graph", nil), pkg("auth", nil),
 			pkg("heartbeat", []string{ours("keys"), ours("sea"), ours("graph"), ours("auth"), bbolt}, "golang.org/x/sys/unix")}, nil},
+		{"sub-package imports its parent", []*pkgInfo{pkg("keys", nil), pkg("heartbeat", []string{ours("keys")}),
+			pkg("heartbeat/heartbeattest", []string{ours("heartbeat"), ours("keys")})}, nil},
 		{"heartbeat imports api", []*pkgInfo{pkg("api", nil), pkg("heartbeat", []string{ours("api")})},
 			[]string{"heartbeat imports api"}},
 		{"cmd may import anything", []*pkgInfo{pkg("api", nil), pkg("cmd/luminary", []string{ours("api"), chi, "net/http"})}, nil},

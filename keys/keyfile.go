@@ -178,12 +178,15 @@ func DecryptKeyFile(data, password []byte) (*Private, error) {
 		return nil, ErrWrongPassword
 	}
 	defer clear(d)
+	var scalar [32]byte
+	defer clear(scalar[:])
+	copy(scalar[:], d) // the AEAD guarantees 32 bytes
 	var priv *Private
 	switch kf.curve {
 	case Secp256k1:
-		priv, err = parseK1Private(b64url.EncodeToString(d))
+		priv, err = k1FromScalar(&scalar)
 	case P256:
-		priv, err = parseP256Private(b64url.EncodeToString(d))
+		priv, err = p256FromScalar(&scalar)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: bad private scalar", ErrKeyFile)

@@ -86,6 +86,11 @@ func parseP256Private(s string) (*Private, error) {
 	if !decodeScalarText(s, &d) {
 		return nil, fmt.Errorf("%w: p256 scalar is not canonical base64url of 32 bytes", ErrPrivateKey)
 	}
+	return p256FromScalar(&d)
+}
+
+// p256FromScalar makes a key from a 32-byte big-endian scalar in [1, n-1].
+func p256FromScalar(d *[32]byte) (*Private, error) {
 	sk, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d[:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: p256 scalar out of range", ErrPrivateKey)

@@ -61,8 +61,13 @@ func parseK1Private(s string) (*Private, error) {
 	if !decodeScalarText(s, &d) {
 		return nil, fmt.Errorf("%w: secp256k1 scalar is not canonical base64url of 32 bytes", ErrPrivateKey)
 	}
+	return k1FromScalar(&d)
+}
+
+// k1FromScalar makes a key from a 32-byte big-endian scalar in [1, n-1].
+func k1FromScalar(d *[32]byte) (*Private, error) {
 	var sc secp256k1.ModNScalar
-	if overflow := sc.SetBytes(&d); overflow != 0 || sc.IsZero() {
+	if overflow := sc.SetBytes(d); overflow != 0 || sc.IsZero() {
 		return nil, fmt.Errorf("%w: secp256k1 scalar out of range", ErrPrivateKey)
 	}
 	return newK1Private(secp256k1.NewPrivateKey(&sc)), nil

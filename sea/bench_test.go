@@ -28,11 +28,13 @@ func BenchmarkSign(b *testing.B) {
 			priv := gen(b, c)
 			m := benchValue(priv.Public().String())
 			b.ReportAllocs()
+			start := cpuTime()
 			for b.Loop() {
 				if _, err := Sign(m, priv); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }
@@ -49,11 +51,13 @@ func BenchmarkVerify(b *testing.B) {
 			pub := priv.Public()
 			sig := e.Signature()
 			b.ReportAllocs()
+			start := cpuTime()
 			for b.Loop() {
 				if !verifyDigest(pub, d[:], sig) {
 					b.Fatal("verify failed")
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }
@@ -70,6 +74,7 @@ func BenchmarkVerifyEnvelope(b *testing.B) {
 			cache := keys.NewCache(1024)
 			b.SetBytes(int64(len(env)))
 			b.ReportAllocs()
+			start := cpuTime()
 			for b.Loop() {
 				pub, err := cache.Parse(pubText)
 				if err != nil {
@@ -83,6 +88,7 @@ func BenchmarkVerifyEnvelope(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }
@@ -93,9 +99,11 @@ func BenchmarkParseEnvelope(b *testing.B) {
 	env := mustSign(nil, benchValue(priv.Public().String()), priv)
 	b.SetBytes(int64(len(env)))
 	b.ReportAllocs()
+	start := cpuTime()
 	for b.Loop() {
 		if _, err := ParseEnvelope(env); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, start)
 }

@@ -28,6 +28,10 @@
 // [SignValue] and [VerifyValue] handle bare signatures (the "~" member of
 // gun.js user-space wrappers) over a value.
 //
+// gun.js's legacy fallbacks (SEA.opt.fallback: 2019 encodings, signatures
+// read as UTF-8, Node's lenient base64) are not accepted: envelopes must be
+// in the current format, which is the only one gun.js 0.2020.1241 writes.
+//
 // # Encryption
 //
 // [Encrypt] and [Decrypt] use SEA's AES-256-GCM format: a 9-byte salt, a

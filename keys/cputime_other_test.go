@@ -1,0 +1,12 @@
+//go:build !unix
+
+package keys
+
+import (
+	"testing"
+	"time"
+)
+
+func cpuTime() time.Duration { return 0 }
+
+func reportCPU(b *testing.B, start time.Duration) {}
