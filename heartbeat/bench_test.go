@@ -1,0 +1,200 @@
+package heartbeat_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/krestianstvo/luminary/heartbeat"
+	"github.com/krestianstvo/luminary/heartbeat/heartbeattest"
+	"github.com/krestianstvo/luminary/internal/clock"
+	"github.com/krestianstvo/luminary/keys"
+)
+
+// BenchmarkSequencerThroughput pushes messages through one instance on a
+// real clock: admission (author signature verification), sequencing, one
+// round signature per step, durable group-committed bbolt append, ack.
+// 512 messages are kept in flight. Metric: msgs/s.
+func BenchmarkSequencerThroughput(b *testing.B) {
+	for _, curve := range []keys.Curve{keys.Secp256k1, keys.P256} {
+		b.Run("authors="+curve.String(), func(b *testing.B) {
+			bl, err := heartbeat.OpenBolt(filepath.Join(b.TempDir(), "bench.db"), heartbeat.BoltOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bl.Close()
+			owner := heartbeattest.Key(1)
+			inst := owner.Public().String()
+			h, err := heartbeat.NewHost(heartbeat.HostConfig{Signer: heartbeat.KeySigner(owner), Log: bl, Lease: bl.Lease(), MaxQueue: 1 << 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := h.Add(heartbeat.InstanceConfig{Instance: inst}); err != nil {
+				b.Fatal(err)
+			}
+			runCtx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- h.Run(runCtx) }()
+			defer func() { cancel(); <-done }()
+			author, _ := keys.Generate(curve)
+			signer := heartbeat.KeySigner(author)
+			for { // wait for the term to start
+				if st, _ := h.Status(inst); st.Active && st.Seq > 0 {
+					break
+				}
+				time.Sleep(time.Millisecond) // benchmark setup on the real clock, not a test wait
+			}
+			msgs := make([]heartbeat.Message, b.N)
+			now := time.Now().UnixMilli()
+			for i := range msgs {
+				msgs[i] = heartbeat.Message{Instance: inst, TS: now, Nonce: fmt.Sprint(i), Payload: `{"action":"setProperty","node":"n1","member":"x","parameters":[1]}`}
+				if err := msgs[i].Sign(signer); err != nil {
+					b.Fatal(err)
+				}
+			}
+			sem := make(chan struct{}, 512)
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for i := range msgs {
+				sem <- struct{}{}
+				wg.Add(1)
+				h.Submit(context.Background(), msgs[i], func(_ heartbeat.Receipt, err error) {
+					if err != nil {
+						b.Error(err)
+					}
+					<-sem
+					wg.Done()
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
+}
+
+// BenchmarkTickRound signs one round over n instances' tick records:
+// building the Merkle tree and every path, and one secp256k1 signature.
+func BenchmarkTickRound(b *testing.B) {
+	for _, n := range []int{1000, 5000} {
+		b.Run(fmt.Sprint("instances=", n), func(b *testing.B) {
+			recs := records(n)
+			s := heartbeattest.Signer(1)
+			for b.Loop() {
+				if _, err := heartbeat.SignRound(s, recs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/instance")
+		})
+	}
+}
+
+// BenchmarkHostRound is one full idle host step for n instances, each due:
+// a Sequencer tick per instance, one round signature, publication (no
+// reservation write in steady state). A 20 Hz budget is 50 ms per round.
+func BenchmarkHostRound(b *testing.B) {
+	for _, n := range []int{1000, 5000} {
+		b.Run(fmt.Sprint("instances=", n), func(b *testing.B) {
+			fake := clock.NewFake(heartbeattest.Epoch)
+			start := fake.Now()
+			log := heartbeat.NewMemLog()
+			relay := heartbeattest.Signer(1)
+			h, err := heartbeat.NewHost(heartbeat.HostConfig{Signer: relay, Log: log, Lease: heartbeat.NewMemLease(fake), Clock: fake,
+				Elapsed:      func() time.Duration { return fake.Now().Sub(start) },
+				Authorizer:   heartbeat.AuthorizerFunc(func(context.Context, string, string, heartbeat.Role, time.Time) error { return nil }),
+				LeaseTTL:     time.Hour, // no renewals inside the measurement
+				ReserveAhead: time.Hour, // steady state: no reservation writes
+				Sink:         heartbeat.SinkFunc(func(heartbeat.Publication) {}),
+				MaxInstances: n,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range n {
+				if err := h.Add(heartbeat.InstanceConfig{Instance: heartbeattest.Key(uint64(10000 + i)).Public().String()}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range 3 { // acquire, start terms, first (writing) round
+				if _, err := h.Step(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				fake.Advance(50 * time.Millisecond)
+			}
+			for b.Loop() {
+				fake.Advance(50 * time.Millisecond)
+				if _, err := h.Step(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/instance")
+		})
+	}
+}
+
+// BenchmarkFollowerVerify measures what a follower pays.
+func BenchmarkFollowerVerify(b *testing.B) {
+	v := heartbeat.KeyVerifier(nil)
+	ticks, err := heartbeat.SignRound(heartbeattest.Signer(1), records(5000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("tick/cold-round", func(b *testing.B) { // first tick of a round: path + signature
+		for b.Loop() {
+			if err := heartbeat.VerifyTick(&ticks[17], v, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("tick/cached-round", func(b *testing.B) { // any later tick of the same round: path only
+		cache := heartbeat.NewRoundCache(16)
+		_ = heartbeat.VerifyTick(&ticks[0], v, cache)
+		i := 0
+		for b.Loop() {
+			i = (i + 1) % len(ticks)
+			if err := heartbeat.VerifyTick(&ticks[i], v, cache); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, skip := range []bool{false, true} {
+		name := "entry/author-verified"
+		if skip {
+			name = "entry/sequencer-trusted"
+		}
+		b.Run(name, func(b *testing.B) { // one op = 64 message entries + the tick covering them
+			s := longStreamN(64)
+			inst := s.Seq.Meta().Instance
+			cache := heartbeat.NewRoundCache(16)
+			for b.Loop() {
+				f, _ := heartbeat.NewFollower(heartbeat.FollowerConfig{Instance: inst, Verifier: v, Cache: cache, SkipAuthorSignatures: skip})
+				for _, e := range s.Entries {
+					_ = f.AddEntry(e)
+				}
+				if err := f.AddTick(s.Ticks[len(s.Ticks)-1]); err != nil {
+					b.Fatal(err)
+				}
+				if len(f.Ready()) != len(s.Entries)+1 {
+					b.Fatal("not applied")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(s.Entries)), "ns/entry")
+		})
+	}
+}
+
+func longStreamN(n int) *heartbeattest.Stream {
+	owner := heartbeattest.Signer(1)
+	s := heartbeattest.NewStream(owner, owner.Public(), 1, heartbeat.Head{}, nil, 0, heartbeattest.Epoch)
+	author := heartbeattest.Signer(2)
+	for range n {
+		s.Message(author, heartbeattest.Epoch.UnixMilli(), `{"action":"x"}`)
+	}
+	s.Tick(time.Millisecond)
+	return s
+}
