@@ -266,7 +266,7 @@ func certFromValue(v any) (*Cert, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.Sig, err = base64.RawURLEncoding.Strict().DecodeString(sig); err != nil || len(c.Sig) != keys.SignatureSize {
+	if c.Sig, ok = decodeSig64(sig); !ok {
 		return nil, fmt.Errorf("%w: sig must be 64 bytes in base64url", ErrCert)
 	}
 	if c.NotBefore, err = ms("notBefore"); err != nil {

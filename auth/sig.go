@@ -41,11 +41,18 @@ func explainBadSig(pub *keys.Public, sig []byte) *Refusal {
 
 // decodeSig64 decodes a strict unpadded base64url 64-byte signature.
 func decodeSig64(s string) ([]byte, bool) {
-	if len(s) != 86 {
+	return decodeExact(s, keys.SignatureSize)
+}
+
+// decodeExact decodes strict unpadded base64url that must yield exactly n
+// bytes. Go's decoder skips CR and LF even in strict mode, so a length check
+// on the text is what makes the encoding canonical: one value, one text.
+func decodeExact(s string, n int) ([]byte, bool) {
+	if len(s) != base64.RawURLEncoding.EncodedLen(n) {
 		return nil, false
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != keys.SignatureSize {
+	if err != nil || len(b) != n {
 		return nil, false
 	}
 	return b, true

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"encoding/base64"
 	"errors"
 	"math"
 	"time"
@@ -182,8 +181,8 @@ func nonceMember(o *jsjson.Object, out *[NonceSize]byte) error {
 	if !ok {
 		return ErrWire
 	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != NonceSize {
+	b, ok := decodeExact(s, NonceSize)
+	if !ok {
 		return ErrWire
 	}
 	copy(out[:], b)
