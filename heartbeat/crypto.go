@@ -140,7 +140,8 @@ func u64(v uint64) []byte {
 func f64(v float64) []byte { return u64(math.Float64bits(v)) }
 
 func hashMessage(label string, parts ...[]byte) Hash {
-	return sha256.Sum256(keys.Message(label, parts...))
+	var buf [512]byte // most preimages (leaves, nodes, entries without a large payload) fit: no allocation
+	return sha256.Sum256(keys.AppendMessage(buf[:0], label, parts...))
 }
 
 // SHA256 returns the content address of data (snapshot data).

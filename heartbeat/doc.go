@@ -213,8 +213,10 @@
 //
 //   - Relay: open [OpenBolt] at <data>/heartbeat.db; a [Host] signing with the
 //     relay key; Host.Add for every instance it serves; Host.Run under the
-//     server context. Sink: convert [PublicationPuts] to a graph.Graph and
-//     graph.DB.Put it with the local origin; also push publications to Go
+//     server context. Sink (must not block: queue): write [MetaPuts] once per
+//     instance and [PublicationPuts] for every publication, converted to a
+//     graph.Graph and graph.DB.Put with the local origin (Put values are
+//     nil/string/float64/bool/[Link]); also push publications to Go
 //     followers over the wire (entries and ticks as their JSON forms).
 //   - Admission: on a put under lum/<I>/in/<id>, auth's Config.Inbox =
 //     [InboxMessage]; then [Host.Submit]; on done write [ReceiptPuts] (seq,

@@ -33,7 +33,9 @@ type ExportOptions struct {
 	PageSize int    // entries per log read, default 1024
 }
 
-// Export writes the history of instance in [from, to] to w.
+// Export writes the history of instance in [from, to] to w, extending the
+// range to the stored tick that covers entry to (so a range export verifies
+// on its own).
 func Export(ctx context.Context, log Log, instance string, w io.Writer, opt ExportOptions) error {
 	st, err := log.State(ctx, instance)
 	if err != nil {
@@ -45,6 +47,16 @@ func Export(ctx context.Context, log Log, instance string, w io.Writer, opt Expo
 	from, to := max(opt.From, 1), opt.To
 	if to == 0 || to > st.Head.Seq {
 		to = st.Head.Seq
+	}
+	if from > to {
+		return fmt.Errorf("heartbeat: export: empty range %d..%d", from, to)
+	}
+	// Extend the range to the stored tick that covers its last entry, so
+	// the export ends signed.
+	if p, err := log.Read(ctx, instance, to, 1); err != nil {
+		return err
+	} else if n := len(p.Ticks); n > 0 && p.Ticks[n-1].Seq > to {
+		to = p.Ticks[n-1].Seq
 	}
 	page := opt.PageSize
 	if page <= 0 {
@@ -94,18 +106,6 @@ func Export(ctx context.Context, log Log, instance string, w io.Writer, opt Expo
 				buf = append(jsjson.Append(buf, o), '\n')
 			}
 			seq = e.Seq + 1
-		}
-		// The covering tick of the last entry of a range may lie beyond it.
-		if seq > to && lastTick < to {
-			for ; ti < len(p.Ticks); ti++ {
-				t := &p.Ticks[ti]
-				if t.Seq >= to {
-					o := &jsjson.Object{}
-					o.Set("tick", t.object())
-					buf = append(jsjson.Append(buf, o), '\n')
-					break
-				}
-			}
 		}
 		if _, err := bw.Write(buf); err != nil {
 			return err

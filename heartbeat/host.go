@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/krestianstvo/luminary/internal/clock"
@@ -47,6 +48,7 @@ type HostConfig struct {
 	SnapshotQuorum   int // 2 matching votes (or all present members when fewer are present)
 	MaxSnapshotBytes int // 16 MiB
 	MaxVotes         int // 1,024 pending votes per instance
+	MaxPresence      int // 10,000 joined clients per instance, then joins fail with ErrTooLarge
 }
 
 func (c HostConfig) withDefaults() (HostConfig, error) {
@@ -90,6 +92,7 @@ func (c HostConfig) withDefaults() (HostConfig, error) {
 	defInt(&c.SnapshotQuorum, 2)
 	defInt(&c.MaxSnapshotBytes, 16<<20)
 	defInt(&c.MaxVotes, 1024)
+	defInt(&c.MaxPresence, 10000)
 	if c.MaxPayload > MaxPayload {
 		c.MaxPayload = MaxPayload
 	}
@@ -148,6 +151,25 @@ type Host struct {
 
 	stepMu sync.Mutex
 	fatal  error
+
+	stats struct {
+		rounds, ticks, entries, stored, stepDowns atomic.Uint64
+	}
+}
+
+// HostStats are cumulative counters for metrics (package api exports them).
+type HostStats struct {
+	Rounds    uint64 // steps that signed a round
+	Ticks     uint64 // ticks published (checkpoints and idle)
+	Entries   uint64 // entries made durable
+	Stored    uint64 // checkpoint ticks stored
+	StepDowns uint64 // terms ended by a lost lease or a refused append
+}
+
+// Stats returns the host's counters.
+func (h *Host) Stats() HostStats {
+	return HostStats{Rounds: h.stats.rounds.Load(), Ticks: h.stats.ticks.Load(), Entries: h.stats.entries.Load(),
+		Stored: h.stats.stored.Load(), StepDowns: h.stats.stepDowns.Load()}
 }
 
 type hosted struct {
@@ -514,6 +536,9 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 	}
 
 	ticks, err := SignRound(h.cfg.Signer, recs)
+	if len(recs) > 0 {
+		h.stats.rounds.Add(1)
+	}
 	if err != nil {
 		return 0, h.fail(err, works2pending(works, func(w *work) []*pending { return w.items }))
 	}
@@ -591,8 +616,15 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 				p.finish(Receipt{Instance: in.ic.Instance}, r.err)
 			}
 		}
-		if w.rec >= 0 && h.cfg.Sink != nil && (w.write || in.seq.Covered()) {
-			h.cfg.Sink.Publish(Publication{Meta: meta, Entries: w.entries, Tick: ticks[w.rec], Stored: w.batch.Tick != nil})
+		h.stats.entries.Add(uint64(len(w.entries)))
+		if w.batch.Tick != nil {
+			h.stats.stored.Add(1)
+		}
+		if w.rec >= 0 && (w.write || in.seq.Covered()) {
+			h.stats.ticks.Add(1)
+			if h.cfg.Sink != nil {
+				h.cfg.Sink.Publish(Publication{Meta: meta, Entries: w.entries, Tick: ticks[w.rec], Stored: w.batch.Tick != nil})
+			}
 		}
 	}
 	return h.nextWake(insts, el), nil
@@ -680,6 +712,10 @@ func (h *Host) stamp(in *hosted, items []*pending, el time.Duration, entries *[]
 		case KindJoin:
 			if in.presence[p.client] {
 				res[i].err = fmt.Errorf("heartbeat: %s already present: %w", p.client, ErrDuplicate)
+				continue
+			}
+			if len(in.presence) >= h.cfg.MaxPresence {
+				res[i].err = fmt.Errorf("heartbeat: %d clients present: %w", len(in.presence), ErrTooLarge)
 				continue
 			}
 			in.presence[p.client] = true
@@ -835,6 +871,7 @@ func (h *Host) maintain(ctx context.Context, in *hosted, el time.Duration) {
 // ErrNotSequencer (nothing of it was acknowledged), and the host goes back
 // to competing for the lease.
 func (h *Host) stepDown(in *hosted, el time.Duration, cause error, popped []*pending) {
+	h.stats.stepDowns.Add(1)
 	in.active, in.seq, in.term, in.epochEntry = false, nil, nil, nil
 	in.nextAcquire = el + h.cfg.AcquireEvery
 	h.mu.Lock()

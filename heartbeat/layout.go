@@ -158,6 +158,9 @@ func PublicationPuts(p Publication) []Put {
 	return out
 }
 
+// inboxFields are the fields an author writes on lum/<I>/in/<id>.
+var inboxFields = []string{"instance", "author", "ts", "nonce", "payload", "sig", "id"}
+
 // InboxPuts returns the writes an author makes to submit m through the
 // graph, at HAM state state (the author's Gun.state()).
 func InboxPuts(m *Message, state float64) []Put {
@@ -175,15 +178,21 @@ func InboxPuts(m *Message, state float64) []Put {
 }
 
 // MessageFromInbox rebuilds a message from the fields of a lum/<I>/in/<id>
-// node (as decoded by the graph layer: strings and float64 numbers) and
-// checks that the soul's id is the message's id. The signature is not
+// node (as decoded by the graph layer: strings and float64 numbers), refusing
+// any field that is not part of a message, and checks that the soul's id is
+// the message's id. The signature is not
 // verified here (Host.Submit does that).
 func MessageFromInbox(soul string, fields map[string]any) (Message, error) {
 	o := &jsjson.Object{}
-	for _, k := range []string{"instance", "author", "ts", "nonce", "payload", "sig", "id"} {
+	for _, k := range inboxFields {
 		if v, ok := fields[k]; ok {
 			o.Set(k, v)
 		}
+	}
+	if len(fields) != o.Len() {
+		// Anything else (including the relay's own "seq" and "time") is not
+		// the author's to write.
+		return Message{}, fmt.Errorf("%w: inbox node holds fields that are not part of a message", ErrMalformed)
 	}
 	m, err := ParseMessage(jsjson.Append(nil, o))
 	if err != nil {

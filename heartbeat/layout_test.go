@@ -69,6 +69,14 @@ func TestInboxRoundTrip(t *testing.T) {
 	if err := got.Verify(heartbeat.KeyVerifier(nil)); err != nil {
 		t.Fatal(err)
 	}
+	// An author may not write the relay's ack fields.
+	forged := map[string]any{"seq": 1.0}
+	for k, v := range fields {
+		forged[k] = v
+	}
+	if _, err := heartbeat.MessageFromInbox(soul, forged); !errors.Is(err, heartbeat.ErrMalformed) {
+		t.Fatalf("forged ack field: %v", err)
+	}
 	// The soul must name the message: a record copied under another id is refused.
 	other := heartbeat.InboxSoul(m.Instance, heartbeat.Hash{1})
 	if _, err := heartbeat.MessageFromInbox(other, fields); !errors.Is(err, heartbeat.ErrIDMismatch) {

@@ -1,0 +1,208 @@
+package api
+
+import (
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/krestianstvo/luminary/graph"
+)
+
+// BenchmarkPutAck measures acknowledged puts through an in-process relay:
+// 8 gorilla writers, each keeping 64 puts in flight (the load tool's
+// "windowed writer"), one field per put. With the bolt store every ack means
+// the put is fsynced. Reported: puts/s and the ack latency p50/p99.
+func BenchmarkPutAck(b *testing.B) {
+	b.Run("memory", func(b *testing.B) { benchPutAck(b, graph.NewMemoryStore()) })
+	b.Run("bolt", func(b *testing.B) {
+		bs, err := graph.OpenBolt(filepath.Join(b.TempDir(), "graph.db"), graph.BoltOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchPutAck(b, bs)
+	})
+}
+
+// noIdleTimeout keeps benchmark connections open: the test env's fake clock
+// never sends the pings that would keep an idle reader's deadline moving.
+func noIdleTimeout(l *Limits) { l.PongWait, l.PingPeriod = time.Hour, 50*time.Minute }
+
+func benchPutAck(b *testing.B, store graph.Store) {
+	const writers, window = 8, 64
+	e := newEnvStore(b, store, withLimits(noIdleTimeout))
+	st := e.now() - 1000
+	conns := make([]*websocket.Conn, writers)
+	for i := range conns {
+		ws, _, err := websocket.DefaultDialer.Dial(e.url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ws.Close()
+		if _, _, err := ws.ReadMessage(); err != nil { // hello
+			b.Fatal(err)
+		}
+		conns[i] = ws
+	}
+	per := b.N/writers + 1
+	lat := make([][]time.Duration, writers)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w, ws := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent := make(map[string]time.Time, window)
+			var mu sync.Mutex
+			slots := make(chan struct{}, window)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for got := 0; got < per; {
+					_, data, err := ws.ReadMessage()
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					msgs, err := DecodeFrame(data, DecodeLimits{})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					for _, m := range msgs {
+						if m.Ack == "" {
+							continue
+						}
+						if m.OK != true {
+							b.Errorf("ack %s: %s", m.Ack, m.Err)
+						}
+						mu.Lock()
+						t0 := sent[m.Ack]
+						delete(sent, m.Ack)
+						mu.Unlock()
+						lat[w] = append(lat[w], time.Since(t0))
+						got++
+						<-slots
+					}
+				}
+			}()
+			soul := "bench/" + strconv.Itoa(w)
+			for i := range per {
+				slots <- struct{}{}
+				id := newID()
+				f := putFrame(id, soul, st+float64(i)/1000, "f"+strconv.Itoa(i%1000), `"value-`+strconv.Itoa(i)+`"`)
+				mu.Lock()
+				sent[id] = time.Now()
+				mu.Unlock()
+				if err := ws.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			<-done
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	if len(all) > 0 {
+		b.ReportMetric(float64(len(all))/el.Seconds(), "puts/s")
+		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}
+
+// BenchmarkFanout measures pushes to 50 subscribers of one soul from one
+// windowed writer (memory store): each put is serialized once and queued
+// to every subscriber.
+func BenchmarkFanout(b *testing.B) {
+	const subs, window = 50, 32
+	e := newEnv(b, withLimits(func(l *Limits) { l.SendQueue = 4096; noIdleTimeout(l) }))
+	st := e.now() - 1000
+	var wg sync.WaitGroup
+	lat := make([][]time.Duration, subs)
+	sentAt := sync.Map{}
+	for s := range subs {
+		ws, _, err := websocket.DefaultDialer.Dial(e.url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ws.Close()
+		ws.ReadMessage() // hello
+		ws.WriteMessage(websocket.TextMessage, []byte(`{"#":"`+newID()+`","get":{"#":"fan"}}`))
+		ws.ReadMessage() // reply
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for got := 0; got < b.N; {
+				_, data, err := ws.ReadMessage()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				msgs, _ := DecodeFrame(data, DecodeLimits{})
+				for _, m := range msgs {
+					if m.HasPut {
+						if t0, ok := sentAt.Load(m.ID); ok {
+							lat[s] = append(lat[s], time.Since(t0.(time.Time)))
+						}
+						got++
+					}
+				}
+			}
+		}()
+	}
+	w, _, err := websocket.DefaultDialer.Dial(e.url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	w.ReadMessage()
+	slots := make(chan struct{}, window)
+	go func() {
+		for {
+			_, data, err := w.ReadMessage()
+			if err != nil {
+				return
+			}
+			msgs, _ := DecodeFrame(data, DecodeLimits{})
+			for _, m := range msgs {
+				if m.Ack != "" {
+					<-slots // acks share frames when they come together
+				}
+			}
+		}
+	}()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		slots <- struct{}{}
+		id := newID()
+		sentAt.Store(id, time.Now())
+		w.WriteMessage(websocket.TextMessage, []byte(putFrame(id, "fan", st+float64(i)/1000, "f"+strconv.Itoa(i%100), strconv.Itoa(i))))
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	if len(all) > 0 {
+		b.ReportMetric(float64(b.N)/el.Seconds(), "puts/s")
+		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}

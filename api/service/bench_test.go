@@ -1,0 +1,221 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/krestianstvo/luminary/api"
+	"github.com/krestianstvo/luminary/client"
+	"github.com/krestianstvo/luminary/graph"
+	"github.com/krestianstvo/luminary/heartbeat"
+)
+
+// Benchmarks of the time service through the relay. Results and commands:
+// /work/team/bench-service.md.
+//
+//	go test -run '^$' -bench 'Sequence' -benchtime 2000x ./api/service/
+//	go test -run '^$' -bench 'IdleWorlds' -benchtime 1x ./api/service/
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func pct(xs []time.Duration, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	return float64(xs[min(len(xs)-1, int(float64(len(xs))*p))]) / float64(time.Millisecond)
+}
+
+// BenchmarkSequenceThroughRelay: b.N messages sequenced through one world,
+// end to end over the Gun wire: senders (Go clients, each message signed,
+// put at the inbox, judged by auth, sequenced, made durable in bbolt,
+// acknowledged with seq and time) and 50 receiving Go clients that follow
+// the world (tick signatures, Merkle paths and the hash chain verified;
+// author signatures too unless BENCH_SKIP_AUTHOR=1). Reported: msgs/s,
+// receipt latency (send to ack) and delivery latency (send to arrival in a
+// receiver's verified stream) p50/p99.
+//
+// BENCH_RECEIVERS (50), BENCH_SENDERS (8 clients) and BENCH_INFLIGHT
+// (messages in flight per sender, 8) tune it.
+func BenchmarkSequenceThroughRelay(b *testing.B) {
+	receivers := envInt("BENCH_RECEIVERS", 50)
+	senders := envInt("BENCH_SENDERS", 8)
+	inflight := envInt("BENCH_INFLIGHT", 8)
+	skipAuthor := os.Getenv("BENCH_SKIP_AUTHOR") == "1"
+	r := startRelay(b, relayOpts{limits: api.Limits{MaxConnsPerIP: 1000}})
+	inst := r.openWorld(b, "bench", 20)
+
+	var delivMu sync.Mutex
+	var deliv []time.Duration
+	var got atomic.Int64
+	done := make(chan struct{})
+	want := int64(b.N) * int64(receivers)
+	var rwg sync.WaitGroup
+	for range receivers {
+		c := dial(b, r.URL, newKey(b))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		w, err := c.Join(ctx, inst, client.JoinOptions{SkipAuthorSignatures: skipAuthor, Buffer: 4096})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		rwg.Add(1)
+		go func() {
+			defer rwg.Done()
+			var local []time.Duration
+			for ev := range w.Events() {
+				if ev.Entry == nil || ev.Entry.Kind != heartbeat.KindMessage {
+					continue
+				}
+				var p struct {
+					T int64 `json:"t"`
+				}
+				if json.Unmarshal([]byte(ev.Entry.Payload), &p) == nil && p.T > 0 {
+					local = append(local, time.Duration(time.Now().UnixNano()-p.T))
+					if got.Add(1) == want {
+						close(done)
+					}
+				}
+			}
+			delivMu.Lock()
+			deliv = append(deliv, local...)
+			delivMu.Unlock()
+		}()
+	}
+	var worlds []*client.World
+	for range senders {
+		c := dial(b, r.URL, newKey(b))
+		worlds = append(worlds, join(b, c, inst))
+	}
+
+	var rcMu sync.Mutex
+	var receipts []time.Duration
+	var next atomic.Int64
+	var swg sync.WaitGroup
+	var cpu0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu0)
+	b.ResetTimer()
+	start := time.Now()
+	for _, w := range worlds {
+		for range inflight {
+			swg.Add(1)
+			go func() {
+				defer swg.Done()
+				var local []time.Duration
+				for next.Add(1) <= int64(b.N) {
+					t0 := time.Now()
+					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+					_, err := w.Send(ctx, fmt.Appendf(nil, `{"t":%d,"pad":"0123456789abcdef0123456789abcdef"}`, t0.UnixNano()))
+					cancel()
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					local = append(local, time.Since(t0))
+				}
+				rcMu.Lock()
+				receipts = append(receipts, local...)
+				rcMu.Unlock()
+			}()
+		}
+	}
+	swg.Wait()
+	select {
+	case <-done:
+	case <-time.After(120 * time.Second):
+		b.Fatalf("receivers got %d of %d deliveries", got.Load(), want)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var cpu1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
+	for _, w := range worlds {
+		w.Close()
+	}
+	r.stop()
+	rwg.Wait()
+	cpu := time.Duration(cpu1.Utime.Nano()+cpu1.Stime.Nano()-cpu0.Utime.Nano()-cpu0.Stime.Nano()) * time.Nanosecond
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(pct(receipts, 0.5), "receipt-p50-ms")
+	b.ReportMetric(pct(receipts, 0.99), "receipt-p99-ms")
+	b.ReportMetric(pct(deliv, 0.5), "deliver-p50-ms")
+	b.ReportMetric(pct(deliv, 0.99), "deliver-p99-ms")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
+}
+
+// BenchmarkIdleWorlds measures what idle ticking costs: BENCH_WORLDS
+// worlds (100) at 20 ticks/s each, nobody sending, for BENCH_SECONDS (3):
+// ticks published per second, durable graph commits per second (every
+// idle tick is a graph write: the graph has no volatile souls), fields
+// written, and process CPU per tick.
+func BenchmarkIdleWorlds(b *testing.B) {
+	worlds := envInt("BENCH_WORLDS", 100)
+	secs := envInt("BENCH_SECONDS", 3)
+	for range b.N {
+		r := startRelay(b, relayOpts{})
+		var insts []string
+		for i := range worlds {
+			insts = append(insts, r.openWorld(b, fmt.Sprintf("w%d", i), 20))
+		}
+		bs := r.store.(*graph.BoltStore)
+		// Wait (bounded) until every world's term runs.
+		deadline := time.Now().Add(30 * time.Second)
+		for _, inst := range insts {
+			for {
+				if st, ok := r.svc.Host().Status(inst); ok && st.Active && st.Seq > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatal("worlds did not start")
+				}
+				<-time.After(10 * time.Millisecond)
+			}
+		}
+		st0 := bs.Stats()
+		var cpu0, cpu1 syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu0)
+		t0 := time.Now()
+		ticks0 := tickCount(r)
+		<-time.After(time.Duration(secs) * time.Second) // the measured window
+		ticks1 := tickCount(r)
+		el := time.Since(t0).Seconds()
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
+		st1 := bs.Stats()
+		cpu := time.Duration(cpu1.Utime.Nano()+cpu1.Stime.Nano()-cpu0.Utime.Nano()-cpu0.Stime.Nano()) * time.Nanosecond
+		ticks := ticks1 - ticks0
+		b.ReportMetric(ticks/el, "ticks/s")
+		b.ReportMetric(float64(st1.Commits-st0.Commits)/el, "commits/s")
+		b.ReportMetric(float64(st1.Accepted-st0.Accepted)/el, "fields/s")
+		b.ReportMetric(float64(cpu.Microseconds())/max(ticks, 1), "cpu-µs/tick")
+		b.ReportMetric(cpu.Seconds()/el*100, "cpu-%")
+		r.stop()
+	}
+}
+
+// tickCount reads luminary_ticks_total from the relay's metrics.
+func tickCount(r *relay) float64 {
+	mfs, _ := r.reg.Gather()
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == "luminary_ticks_total" {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}

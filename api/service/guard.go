@@ -1,0 +1,300 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/krestianstvo/luminary/api"
+	"github.com/krestianstvo/luminary/auth"
+	"github.com/krestianstvo/luminary/graph"
+	"github.com/krestianstvo/luminary/heartbeat"
+	"github.com/krestianstvo/luminary/internal/jsjson"
+)
+
+// ReceiptMember is the top-level member of the frame with which the relay
+// acknowledges a sequenced message to the connection that put it:
+//
+//	{"#":"<id>","@":"<put id>","ok":true,"lum":{"id":"<msg id>","seq":n,"epoch":e,"state":s,"time":t}}
+//	{"#":"<id>","@":"<put id>","ok":true,"lum":{…,"dup":true}}       (already in the log: the original seq)
+//	{"#":"<id>","@":"<put id>","err":"<reason>","lum":{"id":"<msg id>"}}  (the sequencer refused it)
+//
+// It comes in addition to the put's ordinary Gun ack (which says only that
+// the inbox node was stored, or why not). gun.js peers treat it as one more
+// ack of the put; the Go client waits for it.
+const ReceiptMember = "lum"
+
+// conn returns the service's state for a connection, creating it (and
+// arranging its cleanup) on first use.
+func (s *Service) conn(p *api.PeerInfo) *connState {
+	if p == nil {
+		return &connState{peer: auth.NewPeer()}
+	}
+	if v, ok := p.Values.Load(connKey{}); ok {
+		return v.(*connState)
+	}
+	st := &connState{peer: auth.NewPeer()}
+	v, loaded := p.Values.LoadOrStore(connKey{}, st)
+	if loaded {
+		return v.(*connState)
+	}
+	context.AfterFunc(p.Context(), func() { st.close(s.pres) })
+	return st
+}
+
+type connKey struct{}
+
+// Guard returns the api.Guard of the relay: auth's checker (signatures,
+// roles, private worlds, replays), plus admission of inbound messages to
+// the sequencer and presence for connections that follow a world.
+func (s *Service) Guard() api.Guard { return guard{s} }
+
+type guard struct{ s *Service }
+
+// CheckPut judges diff with the checker, then submits every inbound
+// message node (lum/<I>/in/<id> of a world this relay sequences) whose
+// fields were accepted or refused only as duplicates to the host; the
+// receipt goes back to the connection in a ReceiptMember frame.
+func (g guard) CheckPut(ctx context.Context, p *api.PeerInfo, diff graph.Graph) (graph.Graph, []graph.FieldError) {
+	s := g.s
+	st := s.conn(p)
+	allowed, refused := s.checker.CheckPut(ctx, st.peer, diff)
+	var inboxes []string
+	for soul := range diff {
+		if inst, ok := inboxInstance(soul); ok && s.worlds.hosted(inst) {
+			inboxes = append(inboxes, soul)
+		}
+		if inst, ok := sequencedInstance(soul); ok && s.worlds.hosted(inst) && allowed[soul] != nil {
+			allowed, refused = s.refuseSequencerWrites(ctx, inst, soul, allowed, refused)
+		}
+	}
+	if len(inboxes) == 0 {
+		return allowed, refused
+	}
+	m := api.MessageFrom(ctx)
+	putID := ""
+	if m != nil && m.Ack == "" && (p == nil || !p.Outbound) {
+		putID = m.ID
+	}
+	for _, soul := range inboxes {
+		ok := true
+		for _, fe := range refused {
+			if fe.Soul == soul && auth.PrefixOf(fe.Err.Error()) != auth.PrefixDuplicate {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		msg, err := s.messageOf(soul, diff[soul].Fields)
+		if err != nil {
+			continue
+		}
+		s.submit(ctx, p, putID, msg)
+	}
+	return allowed, refused
+}
+
+// submit hands a message to the host and answers the connection.
+func (s *Service) submit(ctx context.Context, p *api.PeerInfo, putID string, msg heartbeat.Message) {
+	start := s.clk.Now()
+	id := msg.ID()
+	s.pres.renew(msg.Instance, msg.Author, s.cfg.PresenceTTL)
+	s.host.Submit(ctx, msg, func(r heartbeat.Receipt, err error) {
+		dup := errors.Is(err, heartbeat.ErrDuplicate) && r.Seq > 0
+		if err != nil && !dup {
+			s.m.refused.WithLabelValues(prefixLabel(heartbeat.Reason(err))).Inc()
+		} else if !dup {
+			s.m.receiptLatency.Observe(s.clk.Now().Sub(start).Seconds())
+		}
+		if putID == "" || p == nil {
+			return
+		}
+		p.Send(receiptFrame(putID, id, r, err, dup))
+	})
+}
+
+func receiptFrame(putID string, id heartbeat.Hash, r heartbeat.Receipt, err error, dup bool) []byte {
+	body := &jsjson.Object{}
+	body.Set("id", id.String())
+	o := &jsjson.Object{}
+	o.Set("#", newID())
+	o.Set("@", putID)
+	if err != nil && !dup {
+		o.Set("err", heartbeat.Reason(err))
+	} else {
+		o.Set("ok", true)
+		body.Set("seq", float64(r.Seq))
+		body.Set("epoch", float64(r.Epoch))
+		body.Set("state", r.State)
+		body.Set("time", r.Time)
+		if dup {
+			body.Set("dup", true)
+		}
+	}
+	o.Set(ReceiptMember, body)
+	return jsjson.Append(nil, o)
+}
+
+func prefixLabel(reason string) string {
+	p, _, ok := strings.Cut(reason, ":")
+	if !ok {
+		return "other"
+	}
+	switch p {
+	case "invalid", "restricted", "auth-required", "rate-limited", "duplicate", "blocked":
+		return p
+	}
+	return "other"
+}
+
+// CheckGet lets the checker judge reads (private worlds); a connection that
+// subscribes to lum/<I>/hb of a hosted world follows it, and its logged-in
+// keys count as present.
+func (g guard) CheckGet(ctx context.Context, p *api.PeerInfo, soul string) error {
+	s := g.s
+	st := s.conn(p)
+	if err := s.checker.CheckGet(ctx, st.peer, soul); err != nil {
+		return err
+	}
+	if inst, ok := heartbeatInstance(soul); ok && s.worlds.hosted(inst) && p != nil && !p.Outbound {
+		st.follow(s.pres, inst)
+	}
+	return nil
+}
+
+// sequencedInstance returns <I> for the souls only a sequencer writes:
+// lum/<I>/hb, lum/<I>/log, lum/<I>/log/<b> and lum/<I>/clients.
+func sequencedInstance(soul string) (string, bool) {
+	rest, ok := strings.CutPrefix(soul, auth.InstancePrefix)
+	if !ok {
+		return "", false
+	}
+	inst, path, ok := strings.Cut(rest, "/")
+	if !ok || inst == "" {
+		return "", false
+	}
+	switch {
+	case path == "hb", path == "log", path == "clients":
+		return inst, true
+	case strings.HasPrefix(path, "log/") && !strings.Contains(path[4:], "/"):
+		return inst, true
+	}
+	return "", false
+}
+
+// refuseSequencerWrites refuses wire writes to the souls of a world this
+// relay sequences that only its sequencer writes. The checker has already
+// refused writers without the tick role ("restricted: not authorised to
+// tick", table A row 20). A tick-role holder's tick that does not continue
+// the published order is "invalid: time/seq order" (table A row 23); any
+// other write is "restricted: not the sequencer for this instance" (the
+// relay holds the lease; remote metronomes are not offered on the wire).
+func (s *Service) refuseSequencerWrites(ctx context.Context, inst, soul string, allowed graph.Graph, refused []graph.FieldError) (graph.Graph, []graph.FieldError) {
+	node := allowed[soul]
+	if node == nil {
+		return allowed, refused
+	}
+	var head uint64
+	if st, err := s.log.State(ctx, inst); err == nil {
+		head = st.Head.Seq
+	}
+	last := s.m.numbers(inst, s.clk.Now()).last
+	out := graph.Graph{}
+	for k, v := range allowed {
+		if k != soul {
+			out[k] = v
+		}
+	}
+	for field, f := range node.Fields {
+		reason := heartbeat.ErrNotSequencer
+		if soul == heartbeat.HeartbeatSoul(inst) && field == "tick" {
+			text := f.Value.String()
+			if s, ok := f.Value.AsString(); ok {
+				text = s
+				if w, err := auth.ParseWrapper(f.Value); err == nil {
+					if inner, ok := w.Value.AsString(); ok {
+						text = inner
+					}
+				}
+			}
+			t, err := heartbeat.ParseTick([]byte(text))
+			switch {
+			case err != nil:
+				reason = heartbeat.ErrMalformed
+			case t.Instance != inst, t.Seq != head, t.State <= last.State, t.Epoch < last.Epoch:
+				reason = heartbeat.ErrOrder
+			}
+		}
+		refused = append(refused, graph.FieldError{Soul: soul, Field: field, Err: reason})
+	}
+	return out, refused
+}
+
+// inboxInstance returns <I> for a soul lum/<I>/in/<id>.
+func inboxInstance(soul string) (string, bool) {
+	rest, ok := strings.CutPrefix(soul, auth.InstancePrefix)
+	if !ok {
+		return "", false
+	}
+	inst, tail, ok := strings.Cut(rest, "/in/")
+	if !ok || inst == "" || strings.Contains(inst, "/") || tail == "" || strings.Contains(tail, "/") {
+		return "", false
+	}
+	return inst, true
+}
+
+// heartbeatInstance returns <I> for the soul lum/<I>/hb.
+func heartbeatInstance(soul string) (string, bool) {
+	rest, ok := strings.CutPrefix(soul, auth.InstancePrefix)
+	if !ok {
+		return "", false
+	}
+	inst, ok := strings.CutSuffix(rest, "/hb")
+	if !ok || inst == "" || strings.Contains(inst, "/") {
+		return "", false
+	}
+	return inst, true
+}
+
+// Handlers returns the wire extensions the service handles: the login
+// exchange (auth.AuthMember).
+func (s *Service) Handlers() map[string]api.Handler {
+	return map[string]api.Handler{auth.AuthMember: s.handleAuth}
+}
+
+// handleAuth answers the login exchange (see auth.AuthMember). A
+// successful login makes the connection's followed worlds count the key as
+// present; too many failures close the connection with 1008.
+func (s *Service) handleAuth(ctx context.Context, p *api.PeerInfo, msg *api.Message) ([]byte, error) {
+	st := s.conn(p)
+	body, _ := msg.Member(auth.AuthMember)
+	reply := s.checker.HandleAuth(st.peer, body)
+	frame := reply.AppendJSON(nil, newID(), msg.ID)
+	if reply.OK {
+		st.sync(s.pres)
+	}
+	if reply.Close {
+		p.Send(frame)
+		p.Close(websocket.ClosePolicyViolation, "too many failed logins")
+		return nil, nil
+	}
+	return frame, nil
+}
+
+// idAlphabet is gun's message-id alphabet (no 'Y').
+const idAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXZabcdefghijklmnopqrstuvwxyz"
+
+// newID returns a random 9-character message id of gun's shape.
+func newID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
+	}
+	return string(b[:])
+}

@@ -1,0 +1,187 @@
+package service
+
+import (
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/krestianstvo/luminary/heartbeat"
+)
+
+// metrics holds the time service's Prometheus collectors and the per-world
+// numbers behind /api/status.
+//
+// Tick lateness is measured as (relay wall clock when the host hands the
+// tick to the graph writer) − (the tick's HAM state): the time from stamping
+// a tick to publishing it, which includes signing the round and, for
+// checkpoint ticks, the durable append. Cadence jitter is the deviation of
+// the interval between consecutive idle ticks from the period (what a
+// subscriber sees as uneven ticking).
+type metrics struct {
+	ticks          *prometheus.CounterVec // kind = idle | checkpoint
+	lateness       prometheus.Histogram
+	deviation      prometheus.Histogram
+	entries        *prometheus.CounterVec // kind = msg | join | leave | epoch | snapshot
+	refused        *prometheus.CounterVec // reason prefix
+	receiptLatency prometheus.Histogram
+	publishErrors  prometheus.Counter
+	ticksDropped   prometheus.Counter
+	worldsGauge    prometheus.Gauge
+
+	mu     sync.Mutex
+	worlds map[string]*worldStats
+}
+
+// worldStats is one world's recent activity (bounded rings).
+type worldStats struct {
+	tickAt   ring[time.Time]
+	msgAt    ring[time.Time]
+	dev      ring[float64] // ms
+	lastIdle float64       // state of the last idle tick
+	lastTick heartbeat.Tick
+	hasTick  bool
+}
+
+type ring[T any] struct {
+	buf  []T
+	next int
+	full bool
+}
+
+func newRing[T any](n int) ring[T] { return ring[T]{buf: make([]T, n)} }
+
+func (r *ring[T]) add(v T) {
+	r.buf[r.next] = v
+	r.next++
+	if r.next == len(r.buf) {
+		r.next, r.full = 0, true
+	}
+}
+
+func (r *ring[T]) all() []T {
+	if r.full {
+		return append(slices.Clone(r.buf[r.next:]), r.buf[:r.next]...)
+	}
+	return slices.Clone(r.buf[:r.next])
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	const ns = "luminary"
+	m := &metrics{
+		ticks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "ticks_total",
+			Help: "Ticks published by this relay's metronome, by kind (idle, or checkpoint covering new entries)."}, []string{"kind"}),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "tick_lateness_seconds",
+			Help:    "Relay wall clock at publication minus the tick's HAM state (stamp to publish: signing and, for checkpoints, the durable append).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1}}),
+		deviation: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "tick_interval_deviation_seconds",
+			Help:    "Absolute deviation of the interval between consecutive idle ticks from the tick period.",
+			Buckets: []float64{.00001, .0001, .0005, .001, .002, .005, .01, .02, .05, .1}}),
+		entries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "entries_total",
+			Help: "Log entries sequenced and published, by kind."}, []string{"kind"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_refused_total",
+			Help: "Inbound world messages refused by the sequencer, by reason prefix."}, []string{"reason"}),
+		receiptLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "message_receipt_seconds",
+			Help:    "Time from admitting an inbound message to its durable receipt.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "publish_errors_total",
+			Help: "Failed writes of publications to the graph."}),
+		ticksDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "ticks_dropped_total",
+			Help: "Idle ticks not written to the graph because the publication queue was full."}),
+		worldsGauge: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "worlds",
+			Help: "Worlds hosted by this relay."}),
+		worlds: map[string]*worldStats{},
+	}
+	if reg != nil {
+		reg.MustRegister(m.ticks, m.lateness, m.deviation, m.entries, m.refused, m.receiptLatency,
+			m.publishErrors, m.ticksDropped, m.worldsGauge)
+	}
+	return m
+}
+
+func (m *metrics) stats(inst string) *worldStats {
+	w := m.worlds[inst]
+	if w == nil {
+		w = &worldStats{tickAt: newRing[time.Time](256), msgAt: newRing[time.Time](4096), dev: newRing[float64](256)}
+		m.worlds[inst] = w
+	}
+	return w
+}
+
+// observePublication records one publication (called on the host's
+// stepping goroutine; cheap).
+func (m *metrics) observePublication(p heartbeat.Publication, now time.Time) {
+	kind := "idle"
+	if len(p.Entries) > 0 {
+		kind = "checkpoint"
+	}
+	m.ticks.WithLabelValues(kind).Inc()
+	late := float64(now.UnixMicro())/1000 - p.Tick.State
+	m.lateness.Observe(max(late, 0) / 1000)
+	msgs := 0
+	for i := range p.Entries {
+		k := p.Entries[i].Kind
+		m.entries.WithLabelValues(k.String()).Inc()
+		if k == heartbeat.KindMessage {
+			msgs++
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w := m.stats(p.Meta.Instance)
+	w.tickAt.add(now)
+	for range msgs {
+		w.msgAt.add(now)
+	}
+	if len(p.Entries) == 0 {
+		if w.lastIdle > 0 {
+			period := float64(time.Second/time.Duration(max(p.Meta.TPS, 1))) / 1e6
+			d := math.Abs((p.Tick.State - w.lastIdle) - period)
+			if d < 10*period { // a gap (failover, checkpoint in between) is not jitter
+				w.dev.add(d)
+				m.deviation.Observe(d / 1000)
+			}
+		}
+		w.lastIdle = p.Tick.State
+	} else {
+		w.lastIdle = 0
+	}
+	w.lastTick, w.hasTick = p.Tick, true
+}
+
+// worldNumbers is what /api/status shows for one world.
+type worldNumbers struct {
+	tickRate, msgsPerS float64
+	p50, p99           float64
+	last               heartbeat.Tick
+	hasTick            bool
+}
+
+// numbers summarises the last window (2 s) of a world's activity.
+func (m *metrics) numbers(inst string, now time.Time) worldNumbers {
+	const window = 2 * time.Second
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w := m.worlds[inst]
+	if w == nil {
+		return worldNumbers{}
+	}
+	count := func(ts []time.Time) float64 {
+		n := 0
+		for _, t := range ts {
+			if now.Sub(t) <= window {
+				n++
+			}
+		}
+		return float64(n) / window.Seconds()
+	}
+	out := worldNumbers{tickRate: count(w.tickAt.all()), msgsPerS: count(w.msgAt.all()), last: w.lastTick, hasTick: w.hasTick}
+	if d := w.dev.all(); len(d) > 0 {
+		slices.Sort(d)
+		out.p50 = d[len(d)/2]
+		out.p99 = d[min(len(d)-1, len(d)*99/100)]
+	}
+	return out
+}

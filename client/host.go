@@ -1,0 +1,173 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/krestianstvo/luminary/auth"
+	"github.com/krestianstvo/luminary/graph"
+	"github.com/krestianstvo/luminary/heartbeat"
+	"github.com/krestianstvo/luminary/internal/jsjson"
+	"github.com/krestianstvo/luminary/keys"
+)
+
+// HostSpec describes a world that a client's key owns and a relay runs.
+type HostSpec struct {
+	Name    string  // display name
+	Alias   string  // relay-local short name (optional)
+	Rate    float64 // time scale (default 1)
+	TPS     int     // ticks per second (default 20)
+	Private bool    // reads only for members (the owner writes lum/<I>.private = true first)
+	Open    bool    // anyone may join through the relay's HTTP join route
+	// TickValidity is the validity of the tick certificate issued to the
+	// relay key (default 30 days). Renew by calling Host again before it
+	// ends.
+	TickValidity time.Duration
+}
+
+// Host makes the client's key the owner of a world run by the relay it is
+// connected to, and follows it. The instance id is the client's public key.
+//
+// What the code supports, and so what Host does: the relay runs the
+// metronome (a heartbeat.Host inside the relay) once it holds a tick
+// certificate from the owner. Host issues that certificate for the relay
+// key learnt at login, publishes it at lum/<I>/certs over the Gun wire
+// (signed by the owner, judged by the relay's checker), and asks the relay
+// to host the world with a signed POST /api/worlds (the relay must allow
+// owners to host their worlds — rest.Config.OpenHosting — or list the key
+// as an admin). A world the relay hosts already is not an error. Running
+// the metronome in the client (a remote heartbeat.Host whose batches the
+// relay accepts with heartbeat.Acceptor) is not offered: the relay has no
+// wire route for sequencer batches or lease requests yet.
+func (c *Client) Host(ctx context.Context, spec HostSpec) (*World, error) {
+	owner := c.cfg.Key
+	if owner == nil {
+		return nil, ErrNoKey
+	}
+	relay := c.RelayKey()
+	if relay == "" {
+		return nil, fmt.Errorf("%w: hosting needs the relay key, learnt at login", ErrNoLogin)
+	}
+	if spec.TickValidity <= 0 {
+		spec.TickValidity = 30 * 24 * time.Hour
+	}
+	inst := owner.Public().String()
+	now := c.clk.Now()
+	cert, err := auth.IssueCert(owner, auth.Cert{Instance: inst, Subject: relay, Roles: []auth.Role{auth.RoleTick},
+		NotBefore: now.Add(-time.Minute), Expiry: now.Add(spec.TickValidity)})
+	if err != nil {
+		return nil, err
+	}
+	certJSON, _ := cert.MarshalJSON()
+	soul := heartbeat.InstanceSoul(inst)
+	if err := c.putSigned(ctx, owner, soul+"/certs", cert.Serial, graph.String(string(certJSON))); err != nil {
+		return nil, fmt.Errorf("client: publish tick certificate: %w", err)
+	}
+	if spec.Private {
+		if err := c.putSigned(ctx, owner, soul, "private", graph.Bool(true)); err != nil {
+			return nil, fmt.Errorf("client: mark private: %w", err)
+		}
+	}
+	body := &jsjson.Object{}
+	body.Set("instance", inst)
+	if spec.Name != "" {
+		body.Set("name", spec.Name)
+	}
+	if spec.Alias != "" {
+		body.Set("alias", spec.Alias)
+	}
+	if spec.Rate != 0 {
+		body.Set("rate", spec.Rate)
+	}
+	if spec.TPS != 0 {
+		body.Set("tps", float64(spec.TPS))
+	}
+	if spec.Private {
+		body.Set("private", true)
+	}
+	if spec.Open {
+		body.Set("open", true)
+	}
+	certObj, err := jsjson.Parse(certJSON, jsjson.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	body.Set("chain", []any{certObj})
+	status, answer, err := c.signedHTTP(ctx, owner, http.MethodPost, "/api/worlds", jsjson.Append(nil, body))
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusCreated && status != http.StatusConflict {
+		return nil, fmt.Errorf("client: host world: HTTP %d: %s", status, strings.TrimSpace(string(answer)))
+	}
+	return c.Join(ctx, inst)
+}
+
+// putSigned writes one field signed by k (an auth wrapper) and waits for
+// the relay's ack.
+func (c *Client) putSigned(ctx context.Context, k *keys.Private, soul, field string, v graph.Value) error {
+	state := float64(c.clk.Now().UnixMicro()) / 1000
+	wv, err := auth.SignField(k, soul, field, v, state)
+	if err != nil {
+		return err
+	}
+	return c.Put(ctx, graph.Graph{soul: {Soul: soul, Fields: map[string]graph.Field{field: {Value: wv, State: state}}}})
+}
+
+// httpBase returns the relay's HTTP origin for its WebSocket URL.
+func (c *Client) httpBase() string {
+	u := c.url
+	switch {
+	case strings.HasPrefix(u, "ws://"):
+		u = "http://" + strings.TrimPrefix(u, "ws://")
+	case strings.HasPrefix(u, "wss://"):
+		u = "https://" + strings.TrimPrefix(u, "wss://")
+	}
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			u = u[:i+3+j]
+		}
+	}
+	return u
+}
+
+// signedHTTP sends a request signed as the relay's HTTP API expects:
+// headers Luminary-Key, -Date, -Nonce and -Signature, the signature over
+// keys.Message("http", method, target, date, nonce, SHA-256(body)).
+func (c *Client) signedHTTP(ctx context.Context, k *keys.Private, method, target string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.httpBase()+target, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	var n [16]byte
+	if _, err := rand.Read(n[:]); err != nil {
+		return 0, nil, err
+	}
+	nonce := base64.RawURLEncoding.EncodeToString(n[:])
+	date := c.clk.Now().UTC().Format(time.RFC3339Nano)
+	h := sha256.Sum256(body)
+	sig, err := k.Sign(keys.Message("http", []byte(method), []byte(req.URL.RequestURI()), []byte(date), []byte(nonce), h[:]))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Luminary-Key", k.Public().String())
+	req.Header.Set("Luminary-Date", date)
+	req.Header.Set("Luminary-Nonce", nonce)
+	req.Header.Set("Luminary-Signature", base64.RawURLEncoding.EncodeToString(sig))
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("client: %s %s: %w", method, target, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, answer, nil
+}

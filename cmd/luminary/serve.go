@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/krestianstvo/luminary/api"
+	"github.com/krestianstvo/luminary/graph"
+	"github.com/krestianstvo/luminary/internal/clock"
+)
+
+// ServeCmd runs the relay.
+type ServeCmd struct {
+	Addr           string   `default:":8765" env:"LUMINARY_ADDR" help:"Listen address (host:port; port 0 picks a free one)."`
+	Data           string   `default:"./luminary-data" env:"LUMINARY_DATA" help:"Data directory; the graph is stored in <data>/graph.db."`
+	Memory         bool     `env:"LUMINARY_MEMORY" help:"Keep the graph in memory only (nothing survives a restart)."`
+	Peers          []string `env:"LUMINARY_PEERS" sep:"," help:"Gun relays to peer with (comma list of http(s)/ws(s) URLs; an empty path means /gun)."`
+	AllowedOrigins []string `env:"LUMINARY_ALLOWED_ORIGINS" sep:"," help:"Browser origins allowed to open /gun (scheme://host[:port], or *). Empty: only same-origin and non-browser clients."`
+	LogLevel       string   `default:"info" enum:"debug,info,warn,error" env:"LUMINARY_LOG_LEVEL" help:"Log level (debug, info, warn, error)."`
+	LogFormat      string   `default:"text" enum:"text,json" env:"LUMINARY_LOG_FORMAT" help:"Log format (text or json)."`
+	Demo           bool     `env:"LUMINARY_DEMO" help:"Serve a demo world at / (alias demo, owned by the relay key, open to anyone who joins, --demo-tps ticks/s)."`
+
+	ServiceFlags `embed:""`
+
+	ReadLimit        int64         `default:"1048576" env:"LUMINARY_READ_LIMIT" help:"Largest WebSocket message in bytes (larger: close 1009)."`
+	MaxBatch         int           `default:"100" env:"LUMINARY_MAX_BATCH" help:"Most messages in one batch frame."`
+	MaxSouls         int           `default:"1000" env:"LUMINARY_MAX_SOULS" help:"Most nodes in one put."`
+	MaxFieldsPerNode int           `default:"1000" env:"LUMINARY_MAX_FIELDS_PER_NODE" help:"Most fields in one node of a put."`
+	MaxFields        int           `default:"5000" env:"LUMINARY_MAX_FIELDS" help:"Most fields in one put."`
+	MaxValueBytes    int           `default:"262144" env:"LUMINARY_MAX_VALUE_BYTES" help:"Largest string value in bytes."`
+	MaxSubscriptions int           `default:"1000" env:"LUMINARY_MAX_SUBSCRIPTIONS" help:"Most souls one connection may subscribe to."`
+	MaxConns         int           `default:"10000" env:"LUMINARY_MAX_CONNS" help:"Most open WebSocket connections."`
+	MaxConnsPerIP    int           `default:"256" env:"LUMINARY_MAX_CONNS_PER_IP" help:"Most open WebSocket connections from one IP."`
+	SendQueue        int           `default:"256" env:"LUMINARY_SEND_QUEUE" help:"Frames queued per connection before it is dropped as a slow consumer."`
+	MaxStrikes       int           `default:"10" env:"LUMINARY_MAX_STRIKES" help:"Invalid messages before a connection is closed (1008)."`
+	MaxFuture        time.Duration `default:"30s" env:"LUMINARY_MAX_FUTURE" help:"How far ahead of our clock a state may be and still be deferred; later states are refused."`
+	MaxDeferred      int           `default:"10000" env:"LUMINARY_MAX_DEFERRED" help:"Most fields held back for a future state."`
+	KeepAlive        time.Duration `default:"20s" env:"LUMINARY_KEEPALIVE" help:"Interval of gun's [] keep-alive frame."`
+	ShutdownTimeout  time.Duration `default:"10s" env:"LUMINARY_SHUTDOWN_TIMEOUT" help:"How long a graceful shutdown may take."`
+	HeaderTimeout    time.Duration `default:"5s" env:"LUMINARY_HEADER_TIMEOUT" help:"How long a client may take to send request headers (Slowloris guard)."`
+
+	CPUProfile string `hidden:"" help:"Write a CPU profile to this file until shutdown (for benchmarking)."`
+}
+
+// Run runs the relay until SIGINT or SIGTERM.
+func (c *ServeCmd) Run(env *Env) error {
+	logger, err := newLogger(env.Stderr, c.LogLevel, c.LogFormat)
+	if err != nil {
+		return usageError{err}
+	}
+	ctx, stop := signal.NotifyContext(env.Ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("serve: cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("serve: cpu profile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	var peers []string
+	for _, p := range c.Peers {
+		if p = strings.TrimSpace(p); p != "" {
+			peers = append(peers, p)
+		}
+	}
+
+	// Storage.
+	var store graph.Store
+	var ready func() error
+	dataInfo := "memory"
+	if c.Memory {
+		store = graph.NewMemoryStore()
+	} else {
+		if err := os.MkdirAll(c.Data, 0o700); err != nil {
+			return fmt.Errorf("serve: data directory: %w", err)
+		}
+		path := filepath.Join(c.Data, "graph.db")
+		bs, err := graph.OpenBolt(path, graph.BoltOptions{Logger: logger})
+		if err != nil {
+			return fmt.Errorf("serve: open %s: %w", path, err)
+		}
+		store = bs
+		ready = func() error { return bs.Stats().Failed }
+		dataInfo = path
+	}
+	closeStore := func() {
+		if err := store.Close(); err != nil {
+			logger.Error("closing store", "err", err)
+		}
+	}
+	db := graph.NewDB(store, graph.DBConfig{
+		Clock:       clock.System(),
+		MaxFuture:   c.MaxFuture,
+		MaxDeferred: c.MaxDeferred,
+		Logger:      logger,
+	})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	serviceData := c.Data
+	if c.Memory {
+		serviceData = ""
+	}
+	ts, err := c.ServiceFlags.openService(db, serviceData, c.Demo, logger, reg)
+	if err != nil {
+		_ = db.Close()
+		closeStore()
+		return err
+	}
+	srv, err := api.NewServer(api.Config{
+		Guard:          ts.svc.Guard(),
+		Handlers:       ts.svc.Handlers(),
+		DB:             db,
+		Logger:         logger,
+		Registry:       reg,
+		Clock:          clock.System(),
+		Peers:          peers,
+		AllowedOrigins: c.AllowedOrigins,
+		Ready:          ready,
+		Limits: api.Limits{
+			ReadLimit: c.ReadLimit,
+			MaxBatch:  c.MaxBatch,
+			Graph: graph.Limits{
+				MaxSouls:         c.MaxSouls,
+				MaxFieldsPerNode: c.MaxFieldsPerNode,
+				MaxFields:        c.MaxFields,
+				MaxValueBytes:    c.MaxValueBytes,
+			},
+			MaxSubscriptions: c.MaxSubscriptions,
+			MaxConns:         c.MaxConns,
+			MaxConnsPerIP:    c.MaxConnsPerIP,
+			SendQueue:        c.SendQueue,
+			MaxStrikes:       c.MaxStrikes,
+			KeepAlive:        c.KeepAlive,
+		},
+	})
+	if err != nil {
+		ts.shutdown(context.Background(), logger)
+		_ = db.Close()
+		closeStore()
+		return usageError{err}
+	}
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		shutdownAll(logger, srv, nil, ts, db, closeStore, c.ShutdownTimeout)
+		return fmt.Errorf("serve: listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           ts.handler(srv),
+		ReadHeaderTimeout: c.HeaderTimeout, // Slowloris (reliability table A row 29)
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	hs.RegisterOnShutdown(ts.rest.Close) // ends status streams, which Shutdown would wait for
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	srv.Start()
+	ts.svc.Start()
+	logger.Info("luminary listening", "addr", ln.Addr().String(), "data", dataInfo,
+		"peers", strings.Join(peers, ","), "pid", srv.PID(), "version", version())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "cause", context.Cause(ctx))
+	case err := <-serveErr:
+		runErr = fmt.Errorf("serve: %w", err)
+	}
+	shutdownAll(logger, srv, hs, ts, db, closeStore, c.ShutdownTimeout)
+	if runErr == nil {
+		logger.Info("stopped")
+	}
+	return runErr
+}
+
+// shutdownAll stops in order: readiness off and WebSockets closed with 1001
+// after their in-flight puts are acknowledged (api.Server.Shutdown), the
+// HTTP listener (http.Server.Shutdown does not track hijacked WebSockets,
+// hence both), the time service (queued messages made durable, last
+// publications written), then the DB and the store (which flushes and
+// fsyncs).
+func shutdownAll(logger *slog.Logger, srv *api.Server, hs *http.Server, ts *timeService, db *graph.DB, closeStore func(), timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan struct{})
+	if hs != nil {
+		go func() {
+			defer close(done)
+			if err := hs.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Warn("http shutdown", "err", err)
+			}
+		}()
+	} else {
+		close(done)
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		logger.Warn("relay shutdown incomplete", "err", err)
+	}
+	<-done
+	ts.shutdown(ctx, logger)
+	if err := db.Close(); err != nil {
+		logger.Error("closing db", "err", err)
+	}
+	closeStore()
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("serve: --log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("serve: --log-format must be text or json, not %q", format)
+}
