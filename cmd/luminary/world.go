@@ -20,6 +20,7 @@ import (
 // data directory directly, so the relay must be stopped (its database file
 // is locked while it runs); a client for a running relay is not written yet.
 type WorldCmd struct {
+	Host         WorldHostCmd         `cmd:"" help:"Ask a running relay to host the world owned by a key (it gets the owner's tick certificate and runs the metronome)."`
 	Create       WorldCreateCmd       `cmd:"" help:"Make the instance of an owner key a private world (epoch 1)."`
 	AddMember    WorldAddMemberCmd    `cmd:"" help:"Add a member: certificate for its roles, access, and the current content key wrapped for it."`
 	RemoveMember WorldRemoveMemberCmd `cmd:"" help:"Remove a member: revoke its certificates and rotate the content key (new epoch)."`
