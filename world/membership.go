@@ -97,14 +97,17 @@ func Load(ctx context.Context, s Reader, instance string) (*World, error) {
 		keyFields: map[uint64]map[string]graph.Field{}, certs: map[string]*auth.Cert{},
 		revoked: map[string]bool{},
 	}
-	read := func(soul string) (map[string]graph.Value, error) {
+	// read verifies and returns the fields of soul; with only, just those
+	// fields are read (the instance root also holds the time service's
+	// fields, which are not membership records).
+	read := func(soul string, only ...string) (map[string]graph.Value, error) {
 		n, err := s.Node(ctx, soul)
 		if err != nil {
 			return nil, fmt.Errorf("world: read %s: %w", soul, err)
 		}
 		out := map[string]graph.Value{}
 		for field, f := range n {
-			if f.Value.IsNull() {
+			if f.Value.IsNull() || (len(only) > 0 && !slices.Contains(only, field)) {
 				continue
 			}
 			v, _, err := w.verify(ctx, soul, field, f)
@@ -117,7 +120,7 @@ func Load(ctx context.Context, s Reader, instance string) (*World, error) {
 		return out, nil
 	}
 
-	root, err := read(RootSoul(instance))
+	root, err := read(RootSoul(instance), fieldPrivate)
 	if err != nil {
 		return nil, err
 	}
