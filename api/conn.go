@@ -46,9 +46,9 @@ type conn struct {
 	rbuf     bytes.Buffer
 	strikes  int
 	readErr  error
-	inflight sync.WaitGroup // puts handed to workers and not yet acked
+	inflight sync.WaitGroup // puts handed to the DB and not yet acked
 	// Bounds on inflight: count and bytes, acquired by the reader only and
-	// released by workers, which then signal released.
+	// released when a put completes, which then signals released.
 	inflightN     atomic.Int64
 	inflightBytes atomic.Int64
 	released      chan struct{}
@@ -431,7 +431,7 @@ func (c *conn) acquire(w int64) bool {
 	}
 }
 
-// release returns what acquire took; workers call it.
+// release returns what acquire took; a put's completion calls it.
 func (c *conn) release(w int64) {
 	c.inflightBytes.Add(-w)
 	c.inflightN.Add(-1)
@@ -476,7 +476,7 @@ func (c *conn) finish() {
 	// or a protocol error (1002); the peer may still be sending the rest of
 	// what it started.
 	gorillaClosed := errors.Is(err, websocket.ErrReadLimit) || isProtocolError(err)
-	// Let the puts already handed to workers finish, so their acks are
+	// Let the puts already handed to the DB finish, so their acks are
 	// queued before a graceful close (bounded by the store's latency).
 	c.inflight.Wait()
 	switch {
@@ -502,7 +502,6 @@ func (c *conn) finish() {
 	_ = nc.Close()
 	c.cancel()
 	c.s.unregister(c)
-	c.s.readersWG.Done()
 	close(c.done)
 	c.log.Debug("connection closed", "err", err)
 }

@@ -94,14 +94,17 @@
 // # Ordering and concurrency
 //
 // One goroutine reads each connection and handles its messages in order;
-// one goroutine writes it, draining a bounded queue. Puts are merged by a
-// shared pool of Limits.PutWorkers goroutines so that one connection can
-// have up to Limits.MaxInflightPuts puts in flight (the store commits
-// concurrent merges together); their acks may therefore arrive out of
-// order, which gun does not mind (acks name their put), and HAM's result
-// does not depend on merge order. A get or handler message waits until
-// every earlier put of its connection has been merged, so a connection
-// always reads its own writes. No lock is held while writing to a socket.
+// one goroutine writes it, draining a bounded queue. A put is handed to the
+// DB without waiting for its commit (graph.DB.PutAsync): one connection can
+// have up to Limits.MaxInflightPuts puts in flight, the store commits
+// concurrent merges together (group commit) in the order they were queued,
+// and the ack is queued from the store's writer once the merge is durable.
+// So the puts of one connection are merged in the order it sent them. A
+// get or handler message waits until every earlier put of its connection
+// has been merged, so a connection always reads its own writes. No
+// per-message goroutines are started and no lock is held while writing to a
+// socket; the pushes of a merge are serialized once and shared by all its
+// recipients.
 //
 // # Outbound peering
 //

@@ -39,22 +39,19 @@ type Limits struct {
 	// MaxConnsPerIP caps open inbound connections from one remote IP
 	// (X-Forwarded-For is never trusted). Default 256.
 	MaxConnsPerIP int
-	// SendQueue is the number of outgoing frames queued per connection. A
-	// connection whose queue is full is closed (1013) instead of making the
-	// broadcaster wait. Default 256.
+	// SendQueue is the number of outgoing messages queued per connection
+	// (pushes, replies, errors; put acks have MaxInflightPuts more slots of
+	// their own). A connection whose queue is full is closed (1013) instead
+	// of making the broadcaster wait. Default 256.
 	SendQueue int
 	// MaxInflightPuts is the number of puts one connection may have between
 	// decoding and ack; the connection's reader waits when it is reached
 	// (TCP then pushes back on the peer). Default 1024.
 	MaxInflightPuts int
 	// MaxInflightBytes bounds the frame bytes of one connection's
-	// in-flight puts the same way (a put counts the size of the frame it
+	// in-flight puts the same way (a put counts its share of the frame it
 	// came in, at least 256 bytes). Default 8 MiB.
 	MaxInflightBytes int
-	// PutWorkers is the number of goroutines that merge puts into the
-	// graph (shared by all connections; the graph batches concurrent puts
-	// into one durable commit). Default 512.
-	PutWorkers int
 	// MaxReplyFields is the most fields sent in one get reply message;
 	// larger nodes are answered in chunks chained with "%", as gun does.
 	// Default 1000.
@@ -69,7 +66,8 @@ type Limits struct {
 	// most twice as long). Default 9 s, as gun.
 	DedupWindow time.Duration
 	// DedupEntries caps remembered ids; past it the window shrinks.
-	// Default 1<<20 (about 40 MB at most).
+	// Default 1<<20 (ids are kept as 64-bit hashes: some tens of MB at
+	// most).
 	DedupEntries int
 
 	// HandshakeTimeout bounds the WebSocket upgrade. Default 10 s.
@@ -103,7 +101,6 @@ func DefaultLimits() Limits {
 		SendQueue:            256,
 		MaxInflightPuts:      1024,
 		MaxInflightBytes:     8 << 20,
-		PutWorkers:           512,
 		MaxReplyFields:       1000,
 		MaxStrikes:           10,
 		DedupWindow:          9 * time.Second,
@@ -142,7 +139,6 @@ func (l Limits) withDefaults() Limits {
 	set(&l.SendQueue, d.SendQueue)
 	set(&l.MaxInflightPuts, d.MaxInflightPuts)
 	set(&l.MaxInflightBytes, d.MaxInflightBytes)
-	set(&l.PutWorkers, d.PutWorkers)
 	set(&l.MaxReplyFields, d.MaxReplyFields)
 	set(&l.MaxStrikes, d.MaxStrikes)
 	set(&l.DedupEntries, d.DedupEntries)
@@ -170,7 +166,7 @@ func (l Limits) validate() error {
 	for name, v := range map[string]int{
 		"MaxBatch": l.MaxBatch, "MaxDepth": l.MaxDepth, "MaxSubscriptions": l.MaxSubscriptions, "MaxPeerSubscriptions": l.MaxPeerSubscriptions,
 		"MaxConns": l.MaxConns, "MaxConnsPerIP": l.MaxConnsPerIP, "SendQueue": l.SendQueue,
-		"MaxInflightPuts": l.MaxInflightPuts, "MaxInflightBytes": l.MaxInflightBytes, "PutWorkers": l.PutWorkers,
+		"MaxInflightPuts": l.MaxInflightPuts, "MaxInflightBytes": l.MaxInflightBytes,
 		"MaxReplyFields": l.MaxReplyFields, "MaxStrikes": l.MaxStrikes, "DedupEntries": l.DedupEntries,
 	} {
 		pos(name, int64(v))

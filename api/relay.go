@@ -150,7 +150,7 @@ type putOrigin struct {
 	usedID atomic.Bool
 }
 
-// putJob is one put handed from a connection's reader to a put worker.
+// putJob is one put between its decoding and its ack.
 type putJob struct {
 	c       *conn
 	m       *Message
@@ -182,37 +182,31 @@ func (c *conn) handlePut(m *Message) {
 		c.ackPut(&putJob{c: c, m: m, refused: refused, start: start, reply: reply}, graph.PutResult{}, nil)
 		return
 	}
-	// Wait for room: this connection's in-flight bounds, then a worker.
-	// Only this connection's reader waits.
+	// Wait for room within this connection's in-flight bounds; only this
+	// connection's reader waits.
 	w := c.frameWeight
 	if !c.acquire(w) {
 		return
 	}
-	// The jobs channel stays open until every reader has returned.
-	c.s.jobs <- &putJob{c: c, m: m, diff: allowed, refused: refused, start: start, reply: reply, weight: w}
-}
-
-// putWorker merges puts until the jobs channel is closed (after every
-// reader has stopped). Workers are shared by all connections; the store
-// batches their concurrent merges into one durable commit.
-func (s *Server) putWorker() {
-	defer s.workersWG.Done()
-	for j := range s.jobs {
-		s.runPut(j)
-	}
-}
-
-func (s *Server) runPut(j *putJob) {
-	defer j.c.release(j.weight)
-	t0 := time.Now()
-	// The merge runs under the server's context, not the connection's: a
-	// put that was received is merged even if its sender disconnects.
+	j := &putJob{c: c, m: m, diff: allowed, refused: refused, start: start, reply: reply, weight: w}
 	// The origin is a small separate value: the DB keeps it with deferred
 	// fields, and it must not keep the whole message alive.
-	origin := &putOrigin{from: j.c, id: j.m.ID, seen: j.m.Seen}
-	res, err := s.db.Put(s.baseCtx, j.diff, origin)
-	s.m.mergeLatency.Observe(time.Since(t0).Seconds())
+	origin := &putOrigin{from: c, id: m.ID, seen: m.Seen}
+	// PutAsync queues the merge in the store (which commits concurrent
+	// merges together, in queue order, so one connection's puts are merged
+	// in the order it sent them) and calls done after the commit, from
+	// the store's writer. It waits only while the store's queue is full.
+	// The merge runs under the server's context, not the connection's: a
+	// put that was received is merged even if its sender disconnects.
+	c.s.db.PutAsync(c.s.baseCtx, allowed, origin, j.done)
+}
+
+// done completes a put: it is called once, after the durable merge (or the
+// failure), and must not block.
+func (j *putJob) done(res graph.PutResult, err error) {
+	j.c.s.m.mergeLatency.Observe(time.Since(j.start).Seconds())
 	j.c.ackPut(j, res, err)
+	j.c.release(j.weight)
 }
 
 // ackPut answers a put: ok when nothing was refused, else err with the

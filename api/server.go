@@ -96,10 +96,6 @@ type Server struct {
 	peerCancel context.CancelFunc
 	unsubDB    func()
 
-	jobs      chan *putJob
-	workersWG sync.WaitGroup
-	readersWG sync.WaitGroup // reader goroutines (they send on jobs)
-
 	connID   atomic.Uint64
 	draining atomic.Bool
 	started  atomic.Bool
@@ -118,8 +114,8 @@ var errDraining = errors.New("api: server is shutting down")
 
 var reservedMembers = []string{"#", "@", "get", "put", "dam", "ok", "err", "><", "##", "pid"}
 
-// NewServer validates cfg and returns a Server. It starts the put workers
-// and the keep-alive ticker; call Start to dial peers.
+// NewServer validates cfg and returns a Server. It subscribes to the DB and
+// starts the keep-alive ticker; call Start to dial peers.
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.DB == nil {
 		return nil, errors.New("api: Config.DB is required")
@@ -179,7 +175,6 @@ func NewServer(cfg Config) (*Server, error) {
 		pid:       cfg.PID,
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[string]int),
-		jobs:      make(chan *putJob, lim.PutWorkers),
 		writePool: &sync.Pool{},
 	}
 	_, s.openGuard = cfg.Guard.(OpenGuard)
@@ -208,10 +203,6 @@ func NewServer(cfg Config) (*Server, error) {
 		Error:             s.upgradeError,
 	}
 	s.router = s.routes()
-	for range lim.PutWorkers {
-		s.workersWG.Add(1)
-		go s.putWorker()
-	}
 	s.unsubDB = cfg.DB.Subscribe(s.broadcast)
 	s.bgWG.Add(1)
 	go s.keepAlive()
@@ -378,7 +369,6 @@ func (s *Server) register(c *conn) bool {
 	}
 	s.conns[c] = struct{}{}
 	s.m.conns.Inc()
-	s.readersWG.Add(1) // Done when the connection's reader has finished
 	return true
 }
 
@@ -460,9 +450,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.peers.wait()
 		s.baseCancel()
-		s.readersWG.Wait() // no more sends on jobs
-		close(s.jobs)
-		s.workersWG.Wait()
 		s.unsubDB()
 		s.bgWG.Wait()
 	})
