@@ -1,9 +1,12 @@
 package service_test
 
 import (
+	"bytes"
+
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gorilla/websocket"
 	"os"
 	"slices"
 	"strconv"
@@ -65,7 +68,44 @@ func BenchmarkSequenceThroughRelay(b *testing.B) {
 	done := make(chan struct{})
 	want := int64(b.N) * int64(receivers)
 	var rwg sync.WaitGroup
-	for range receivers {
+	var followers []*client.World
+	raw := os.Getenv("BENCH_RAW_RECEIVERS") == "1"
+	var raws []*websocket.Conn
+	record := func(local []time.Duration) {
+		delivMu.Lock()
+		deliv = append(deliv, local...)
+		delivMu.Unlock()
+	}
+	for i := 0; raw && i < receivers; i++ {
+		souls := []string{heartbeat.HeartbeatSoul(inst)}
+		for blk := uint64(0); blk <= uint64(b.N+1000)/heartbeat.BlockSize; blk++ {
+			souls = append(souls, heartbeat.BlockSoul(inst, blk*heartbeat.BlockSize))
+		}
+		ws := rawSubscriber(b, r.URL, souls...)
+		rwg.Add(1)
+		go func() {
+			defer rwg.Done()
+			var local []time.Duration
+			defer func() { record(local) }()
+			seen := map[string]bool{}
+			for {
+				_, data, err := ws.ReadMessage()
+				if err != nil {
+					return
+				}
+				now := time.Now().UnixNano()
+				for _, t := range payloadTimes(data, seen) {
+					local = append(local, time.Duration(now-t))
+					if got.Add(1) == want {
+						close(done)
+					}
+				}
+			}
+		}()
+		followers = append(followers, nil)
+		raws = append(raws, ws)
+	}
+	for i := 0; !raw && i < receivers; i++ {
 		c := dial(b, r.URL, newKey(b))
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		w, err := c.Join(ctx, inst, client.JoinOptions{SkipAuthorSignatures: skipAuthor, Buffer: 4096})
@@ -73,6 +113,7 @@ func BenchmarkSequenceThroughRelay(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		followers = append(followers, w)
 		rwg.Add(1)
 		go func() {
 			defer rwg.Done()
@@ -143,11 +184,19 @@ func BenchmarkSequenceThroughRelay(b *testing.B) {
 	b.StopTimer()
 	var cpu1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
-	for _, w := range worlds {
-		w.Close()
+	for _, w := range append(worlds, followers...) {
+		if w != nil {
+			w.Close()
+		}
+	}
+	for _, ws := range raws {
+		ws.Close()
+	}
+	rwg.Wait()
+	if os.Getenv("BENCH_DEBUG") == "1" {
+		b.Logf("histograms: %s", histAverages(r))
 	}
 	r.stop()
-	rwg.Wait()
 	cpu := time.Duration(cpu1.Utime.Nano()+cpu1.Stime.Nano()-cpu0.Utime.Nano()-cpu0.Stime.Nano()) * time.Nanosecond
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(pct(receipts, 0.5), "receipt-p50-ms")
@@ -218,4 +267,65 @@ func tickCount(r *relay) float64 {
 		}
 	}
 	return sum
+}
+
+// rawSubscriber is a bare Gun wire subscriber (no verification): it gets
+// the souls and reads pushes.
+func rawSubscriber(b *testing.B, url string, souls ...string) *websocket.Conn {
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ws.SetReadLimit(64 << 20)
+	for i, soul := range souls {
+		msg := fmt.Sprintf(`{"#":"g%d%d","get":{"#":%q}}`, i, time.Now().UnixNano()%1e9, soul)
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return ws
+}
+
+// payloadTimes extracts the "t" of every message entry in a pushed frame
+// (not seen before) without decoding it: the payload {"t":…} sits in an
+// entry's JSON text, which sits in a string of the frame, so it appears as
+// {\\\"t\\\":<digits>. Cheap, so that the receivers measure the relay, not
+// JSON decoding.
+func payloadTimes(frame []byte, seen map[string]bool) []int64 {
+	pat := []byte(`{\\\"t\\\":`)
+	var out []int64
+	for {
+		i := bytes.Index(frame, pat)
+		if i < 0 {
+			return out
+		}
+		frame = frame[i+len(pat):]
+		j := 0
+		for j < len(frame) && frame[j] >= '0' && frame[j] <= '9' {
+			j++
+		}
+		k := string(frame[:j])
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if t, err := strconv.ParseInt(k, 10, 64); err == nil {
+			out = append(out, t)
+		}
+	}
+}
+
+// histAverages returns "name=avg(count)" for the relay's histograms, for
+// diagnosing benchmark runs.
+func histAverages(r *relay) string {
+	mfs, _ := r.reg.Gather()
+	out := ""
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if h := m.GetHistogram(); h != nil && h.GetSampleCount() > 0 {
+				out += fmt.Sprintf("%s=%.2fms(n=%d) ", mf.GetName(), h.GetSampleSum()/float64(h.GetSampleCount())*1000, h.GetSampleCount())
+			}
+		}
+	}
+	return out
 }

@@ -62,6 +62,7 @@ func (g guard) CheckPut(ctx context.Context, p *api.PeerInfo, diff graph.Graph) 
 	s := g.s
 	st := s.conn(p)
 	allowed, refused := s.checker.CheckPut(ctx, st.peer, diff)
+	allowed, refused = s.checkPrivateData(ctx, allowed, refused)
 	var inboxes []string
 	for soul := range diff {
 		if inst, ok := inboxInstance(soul); ok && s.worlds.hosted(inst) {

@@ -19,6 +19,7 @@ import (
 	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/internal/clock"
 	"github.com/krestianstvo/luminary/keys"
+	"github.com/krestianstvo/luminary/world"
 )
 
 // Config configures a [Service]. DB is required; every other field has a
@@ -105,13 +106,15 @@ type Service struct {
 	blobs heartbeat.Blobs
 	bolt  *heartbeat.BoltLog
 
-	checker  *auth.Checker
-	verifier heartbeat.Verifier
-	host     *heartbeat.Host
-	m        *metrics
-	pub      *publisher
-	pres     *presence
-	worlds   *worldStore
+	checker *auth.Checker
+	// worldGuard checks private worlds' envelopes (see private.go).
+	worldGuard *world.Guard
+	verifier   heartbeat.Verifier
+	host       *heartbeat.Host
+	m          *metrics
+	pub        *publisher
+	pres       *presence
+	worlds     *worldStore
 
 	started   time.Time
 	reloading atomic.Bool
@@ -159,7 +162,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Host.WindowFuture = 30 * time.Second
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, clk: cfg.Clock, logger: cfg.Logger, started: cfg.Clock.Now(),
-		verifier: heartbeat.KeyVerifier(keys.NewCache(4096))}
+		verifier: newCachingVerifier(heartbeat.KeyVerifier(keys.NewCache(4096)), 8192)}
 	s.m = newMetrics(cfg.Registry)
 	s.pres = newPresence(s)
 	s.pub = newPublisher(s, cfg.MaxPublishQueue)
@@ -217,13 +220,14 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 
+	s.worldGuard = world.NewGuard(s.lookup)
 	checker, err := auth.New(auth.Config{
 		Clock:   cfg.Clock,
 		Mode:    cfg.Mode,
 		RelayID: s.relayID,
 		Lookup:  s.lookup,
 		Logger:  cfg.Logger,
-		Inbox:   s.inbox,
+		Inbox:   s.privateInbox(s.inbox),
 	})
 	if err != nil {
 		return fail(err)

@@ -1,25 +1,24 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/krestianstvo/luminary/api/rest"
-	"github.com/krestianstvo/luminary/auth"
+	"github.com/krestianstvo/luminary/client"
 	"github.com/krestianstvo/luminary/keys"
 )
 
-// WorldHostCmd asks a running relay to host the world owned by a key: it
-// reads the relay's identity, signs a tick certificate for it with the owner
-// key (so the relay may run the metronome), and posts a signed
-// POST /api/worlds.
+// WorldHostCmd asks a running relay to host the world owned by a key. It
+// connects as the owner (package client): the owner signs a tick
+// certificate for the relay key and publishes it in the world's namespace,
+// so that the relay may run the metronome and every follower can check who
+// ticks; --private first writes the owner-signed private flag; then a
+// signed POST /api/worlds asks the relay to host the world.
 type WorldHostCmd struct {
 	Key      string        `required:"" help:"Key file of the world's owner (the world is this key's instance)."`
 	Relay    string        `required:"" env:"LUMINARY_RELAY" help:"Relay base URL (http:// or https://)."`
@@ -27,15 +26,11 @@ type WorldHostCmd struct {
 	Name     string        `help:"Display name."`
 	TPS      int           `name:"tps" default:"20" help:"Ticks per second (1 to 60)."`
 	Rate     float64       `default:"1" help:"Croquet time scale (1 = real time)."`
-	Private  bool          `help:"Only members may read (see 'world add-member')."`
+	Private  bool          `help:"Only members may read (see 'world create' and 'world add-member')."`
 	Open     bool          `help:"Anyone may join through POST /api/worlds/{world}/join (demo worlds); not with --private."`
-	ValidFor time.Duration `default:"8760h" help:"Validity of the relay's tick certificate."`
+	ValidFor time.Duration `default:"720h" help:"Validity of the relay's tick certificate; host again to renew it."`
+	Timeout  time.Duration `default:"30s" help:"How long to wait for the relay."`
 	PasswordFlags
-}
-
-// relayInfo is the part of /.well-known/luminary the CLI reads.
-type relayInfo struct {
-	Relay string `json:"relay"`
 }
 
 // Run hosts the world and prints the relay's world info.
@@ -47,10 +42,9 @@ func (c *WorldHostCmd) Run(env *Env) error {
 	if c.Private && c.Open {
 		return usageError{errors.New("--private and --open exclude each other")}
 	}
-	if c.ValidFor <= 0 {
-		return usageError{errors.New("--valid-for must be positive")}
+	if c.ValidFor <= 0 || c.Timeout <= 0 {
+		return usageError{errors.New("--valid-for and --timeout must be positive")}
 	}
-	base := strings.TrimRight(c.Relay, "/")
 	pw, err := c.password(env, false)
 	if err != nil {
 		return err
@@ -60,94 +54,23 @@ func (c *WorldHostCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-
-	var info relayInfo
-	if err := getJSON(env, client, base+"/.well-known/luminary", &info); err != nil {
-		return err
-	}
-	relayKey, err := keys.ParsePublic(info.Relay)
+	ctx, cancel := context.WithTimeout(env.Ctx, c.Timeout)
+	defer cancel()
+	cl, err := client.Dial(ctx, strings.TrimRight(c.Relay, "/")+"/gun", client.Config{Key: owner})
 	if err != nil {
-		return fmt.Errorf("relay identity: %w", err)
+		return fmt.Errorf("relay: %w", err)
 	}
-	now := time.Now()
-	tick, err := auth.IssueCert(owner, auth.Cert{
-		Instance: owner.Public().String(), Subject: relayKey.String(),
-		Roles: []auth.Role{auth.RoleTick}, NotBefore: now.Add(-time.Minute), Expiry: now.Add(c.ValidFor),
-	})
+	defer cl.Close()
+	w, err := cl.Host(ctx, client.HostSpec{Name: c.Name, Alias: c.Alias, Rate: c.Rate, TPS: c.TPS,
+		Private: c.Private, Open: c.Open, TickValidity: c.ValidFor})
 	if err != nil {
 		return err
 	}
-	spec := map[string]any{
-		"instance": owner.Public().String(),
-		"tps":      c.TPS,
-		"rate":     c.Rate,
-		"private":  c.Private,
-		"open":     c.Open,
-		"chain":    []*auth.Cert{tick},
-	}
-	if c.Alias != "" {
-		spec["alias"] = c.Alias
-	}
-	if c.Name != "" {
-		spec["name"] = c.Name
-	}
-	body, err := json.Marshal(spec)
+	out, err := json.Marshal(map[string]any{"instance": w.Instance(), "alias": c.Alias, "relay": cl.RelayKey(),
+		"private": c.Private, "open": c.Open, "tps": c.TPS, "rate": c.Rate})
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(env.Ctx, http.MethodPost, base+"/api/worlds", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if err := rest.SignRequest(req, owner); err != nil {
-		return err
-	}
-	answer, err := doRelay(client, req, http.StatusCreated)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "%s\n", bytes.TrimSpace(answer))
+	fmt.Fprintf(env.Stdout, "%s\n", out)
 	return nil
-}
-
-// getJSON reads a JSON document from the relay.
-func getJSON(env *Env, client *http.Client, target string, v any) error {
-	req, err := http.NewRequestWithContext(env.Ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return err
-	}
-	answer, err := doRelay(client, req, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(answer, v); err != nil {
-		return fmt.Errorf("relay: %s: %w", target, err)
-	}
-	return nil
-}
-
-// doRelay sends req and returns the body of an answer with status want, or
-// the relay's JSON error as a Go error.
-func doRelay(client *http.Client, req *http.Request, want int) ([]byte, error) {
-	res, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("relay: %w", err)
-	}
-	defer res.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(res.Body, maxRelayAnswer))
-	if err != nil {
-		return nil, fmt.Errorf("relay: %w", err)
-	}
-	if res.StatusCode != want {
-		var e struct {
-			Error struct{ Code, Message string }
-		}
-		if json.Unmarshal(answer, &e) == nil && e.Error.Code != "" {
-			return nil, fmt.Errorf("relay refused (%d %s): %s", res.StatusCode, e.Error.Code, e.Error.Message)
-		}
-		return nil, fmt.Errorf("relay answered %s", res.Status)
-	}
-	return answer, nil
 }

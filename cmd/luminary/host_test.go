@@ -3,66 +3,93 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/go-chi/chi/v5"
-
-	"github.com/krestianstvo/luminary/api/rest"
-	"github.com/krestianstvo/luminary/api/rest/resttest"
-	"github.com/krestianstvo/luminary/auth"
-	"github.com/krestianstvo/luminary/internal/clock"
-	"github.com/krestianstvo/luminary/keys"
+	"time"
 )
 
-// TestWorldHost hosts a key's world on a relay through the HTTP API: the
-// relay gets the owner's tick certificate, and hosting is refused to a key
-// the relay does not trust.
+// serveInProcess runs `luminary serve` in this process on a free port with
+// its data in a temp dir and returns its base URL; it stops with the test.
+func serveInProcess(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := newSyncBuffer()
+	done := make(chan int, 1)
+	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json"}, args...)
+	go func() { done <- run(ctx, all, io.Discard, stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	line := stderr.waitFor(t, `"luminary listening"`)
+	stderr.waitFor(t, `"time service ready"`)
+	var rec struct{ Addr string }
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + rec.Addr
+}
+
+// TestWorldHost hosts a key's world on a running relay: refused where the
+// relay does not let owners host, accepted with --open-hosting, after which
+// the relay runs the metronome and a private world's info is refused to
+// unsigned readers.
 func TestWorldHost(t *testing.T) {
 	t.Setenv(passwordEnv, "hunter2 hunter2")
 	dir := t.TempDir()
 	ownerFile, owner := certKeyFile(t, dir, "owner.key")
-	relay, _ := keys.Generate(keys.Secp256k1)
-	svc, err := resttest.New(relay, clock.System())
-	if err != nil {
-		t.Fatal(err)
-	}
-	serve := func(open bool) *httptest.Server {
-		api, err := rest.New(rest.Config{Service: svc, Keys: relay, OpenHosting: open})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := chi.NewRouter()
-		api.Mount(r)
-		srv := httptest.NewServer(r)
-		t.Cleanup(func() { srv.Close(); api.Close() })
-		return srv
-	}
 
-	closed := serve(false)
-	code, _, errs := runCLI(t, "", "world", "host", "--key", ownerFile, "--relay", closed.URL, "--alias", "mine")
+	closed := serveInProcess(t)
+	code, _, errs := runCLI(t, "", "world", "host", "--key", ownerFile, "--relay", closed, "--alias", "mine")
 	if code != 1 || !strings.Contains(errs, "forbidden") {
 		t.Fatalf("host on a relay without open hosting: exit %d, %s", code, errs)
 	}
 
-	open := serve(true)
-	code, out, errs := runCLI(t, "", "world", "host", "--key", ownerFile, "--relay", open.URL, "--alias", "mine", "--name", "Mine", "--tps", "30")
+	open := serveInProcess(t, "--open-hosting")
+	code, out, errs := runCLI(t, "", "world", "host", "--key", ownerFile, "--relay", open, "--alias", "mine", "--tps", "30", "--private")
 	if code != 0 {
 		t.Fatalf("host: exit %d, %s", code, errs)
 	}
-	var info rest.WorldInfo
-	if err := json.Unmarshal([]byte(out), &info); err != nil {
+	var got struct{ Instance string }
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Instance != owner.Public().String() {
 		t.Fatalf("answer %q: %v", out, err)
 	}
-	inst := owner.Public().String()
-	if info.Instance != inst || info.Alias != "mine" || info.TPS != 30 {
-		t.Fatalf("world info = %+v", info)
+	res, err := http.Get(open + "/api/worlds/mine")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := svc.Authorize(context.Background(), inst, relay.Public().String(), auth.RoleTick); err != nil {
-		t.Fatalf("the relay holds no tick role in the hosted world: %v", err)
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unsigned read of a private world: %s", res.Status)
 	}
-	code, _, errs = runCLI(t, "", "world", "host", "--key", ownerFile, "--relay", open.URL, "--private", "--open")
+	var status struct {
+		Worlds []struct {
+			ID  string
+			TPS int
+			Seq uint64
+		}
+	}
+	res, err = http.Get(open + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(&status); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range status.Worlds {
+		if w.ID == "mine" {
+			t.Fatalf("a private world is listed to anonymous status readers: %+v", w)
+		}
+	}
+
+	code, _, errs = runCLI(t, "", "world", "host", "--key", ownerFile, "--relay", open, "--private", "--open")
 	if code != 2 {
 		t.Fatalf("--private --open: exit %d, %s", code, errs)
 	}
