@@ -17,7 +17,8 @@
 #   RUN_TIMEOUT=90        seconds; hard bound for each single run
 #   GUN_RADISK=1          0 runs the gun.js relay with radisk:false (it never acks then)
 #   SKIP_GUN=1 / SKIP_OURS=1
-#   LUMINARY_FLAGS=""     extra flags for `luminary serve`
+#   LUMINARY_FLAGS="--auth-mode open"  flags for `luminary serve` (default: open mode, since
+#                         the load tool writes plain Gun souls that secure mode refuses)
 #   LUMINARY_BIN=path     use this relay binary instead of building ./cmd/luminary
 #
 # The gun.js relay runs with axe:false: with AXE on (gun's default) raw
@@ -41,7 +42,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-90}
 GUN_RADISK=${GUN_RADISK:-1}
 SKIP_GUN=${SKIP_GUN:-0}
 SKIP_OURS=${SKIP_OURS:-0}
-LUMINARY_FLAGS=${LUMINARY_FLAGS:-}
+LUMINARY_FLAGS=${LUMINARY_FLAGS---auth-mode open}  # plain Gun puts, as a stock relay takes them
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="$ROOT/bench/out/$STAMP"
