@@ -18,12 +18,13 @@
 # Knobs (environment):
 #   TICKS_N="1 250 1000 5000"   instances per ticks scenario
 #   TICKS_DURATION=10s TICKS_WARMUP=2s TICKS_FOLLOWERS=1 TICKS_SOULS_PER_CONN=500
-#   TICKS_MEMORY=1      also run our relay with --memory (graph in RAM): a
-#                       diagnostic that isolates the cost of the durable graph
+#   TICKS_MEMORY=1      also run our relay with --memory (graph in RAM) for
+#                       N >= 250: a diagnostic that isolates the durable graph
 #   MSG_CLIENTS=50 MSG_RATES=100,500,1000,2000,3000 MSG_STEP=5s MSG_DRAIN=3s MSG_CURVE=secp256k1
 #   SIGNED_SCENARIOS="4x128 1x2000"   writers x window per writer
 #   SIGNED_DURATION=10s SIGNED_PRESIGN=150000 SIGNED_USERS=4 VERIFY_BENCH=4s
 #   RUN_TIMEOUT=240     seconds; hard bound for each single run
+#   RELAY_MAX=900       seconds; hard bound for each relay process
 #   SKIP_GUN=1 / SKIP_OURS=1
 #   LUMINARY_FLAGS=""   extra flags for `luminary serve`
 #   LUMINARY_BIN=path   use this relay binary instead of building ./cmd/luminary
@@ -65,6 +66,7 @@ SIGNED_PRESIGN=${SIGNED_PRESIGN:-150000}
 SIGNED_USERS=${SIGNED_USERS:-4}
 VERIFY_BENCH=${VERIFY_BENCH:-4s}
 RUN_TIMEOUT=${RUN_TIMEOUT:-240}
+RELAY_MAX=${RELAY_MAX:-900}
 SKIP_GUN=${SKIP_GUN:-0}
 SKIP_OURS=${SKIP_OURS:-0}
 LUMINARY_FLAGS=${LUMINARY_FLAGS:-}
@@ -126,6 +128,7 @@ fi
 ADMIN_PUB=$("$LOAD" newkey --out "$TMP/admin.key")
 
 RELAY_PID=
+TIMEOUT_PID=
 RELAY_URL=
 N=0
 
@@ -136,20 +139,31 @@ start_relay() {
 	N=$((N + 1))
 	port=$("$LOAD" freeport)
 	logf="$OUT/relay-$kind-$N.log"
+	# Every relay also runs under timeout(1), so that nothing outlives a
+	# killed script for long; RELAY_PID is the relay itself (timeout's
+	# child), whose /proc CPU the tool reads.
 	case $kind in
 	gun)
-		node bench/gunrelay.mjs --port "$port" --dir "$TMP/gun-$N" >"$logf" 2>&1 &
+		timeout --kill-after=5 "$RELAY_MAX" node bench/gunrelay.mjs --port "$port" --dir "$TMP/gun-$N" >"$logf" 2>&1 &
 		;;
 	ours)
 		mkdir -p "$TMP/lum-$N"
 		# shellcheck disable=SC2086
-		"$LUMINARY_BIN" serve --addr "127.0.0.1:$port" --data "$TMP/lum-$N" --admins "$ADMIN_PUB" "$@" $LUMINARY_FLAGS >"$logf" 2>&1 &
+		timeout --kill-after=5 "$RELAY_MAX" "$LUMINARY_BIN" serve --addr "127.0.0.1:$port" --data "$TMP/lum-$N" \
+			--admins "$ADMIN_PUB" "$@" $LUMINARY_FLAGS >"$logf" 2>&1 &
 		;;
 	esac
-	RELAY_PID=$!
-	PIDS+=("$RELAY_PID")
+	TIMEOUT_PID=$!
+	PIDS+=("$TIMEOUT_PID")
+	RELAY_PID=
+	local i
+	for i in $(seq 1 100); do
+		RELAY_PID=$(pgrep -P "$TIMEOUT_PID" | head -1 || true)
+		[ -n "$RELAY_PID" ] && break
+		sleep 0.05
+	done
 	RELAY_URL="http://127.0.0.1:$port/gun"
-	if ! "$LOAD" wait --url "$RELAY_URL" --timeout 30s --pid "$RELAY_PID"; then
+	if ! "$LOAD" wait --url "$RELAY_URL" --timeout 30s --pid "${RELAY_PID:-0}"; then
 		log "$kind relay did not come up; log follows"
 		tail -20 "$logf" >&2
 		stop_relay
@@ -172,9 +186,10 @@ wait_terms() {
 }
 
 stop_relay() {
-	if [ -n "$RELAY_PID" ]; then
-		kill "$RELAY_PID" 2>/dev/null || true
-		wait "$RELAY_PID" 2>/dev/null || true
+	if [ -n "$TIMEOUT_PID" ]; then
+		kill "$TIMEOUT_PID" 2>/dev/null || true # timeout passes SIGTERM on to the relay
+		wait "$TIMEOUT_PID" 2>/dev/null || true
+		TIMEOUT_PID=
 		RELAY_PID=
 	fi
 }
@@ -206,7 +221,7 @@ ticks_ours() {
 	if run "create $n worlds ($label)" "$LOAD" worlds --url "$RELAY_URL" --count "$n" --admin-key "$TMP/admin.key" \
 		--concurrency 4 --out "$OUT/worlds-$n-$label.txt" --json "$OUT/worlds-$n-$label.json"; then
 		wait_terms "$n"
-		run "ticks $label N=$n" "$LOAD" ticks --kind luminary --url "$RELAY_URL" --label "$label" --relay-pid "$RELAY_PID" \
+		run "ticks $label N=$n" "$LOAD" ticks --kind luminary --url "$RELAY_URL" --label "$label" --relay-pid "${RELAY_PID:-0}" \
 			--worlds-file "$OUT/worlds-$n-$label.txt" --followers "$TICKS_FOLLOWERS" --souls-per-conn "$TICKS_SOULS_PER_CONN" \
 			--warmup "$TICKS_WARMUP" --duration "$TICKS_DURATION" --json "$OUT/ticks-$n-$label.json" || true
 	fi
@@ -217,14 +232,14 @@ ticks() {
 	local n
 	for n in $TICKS_N; do
 		if [ "$GUN" = 1 ] && start_relay gun; then
-			run "ticks gun.js N=$n" "$LOAD" ticks --kind gun --url "$RELAY_URL" --label gun.js --relay-pid "$RELAY_PID" \
+			run "ticks gun.js N=$n" "$LOAD" ticks --kind gun --url "$RELAY_URL" --label gun.js --relay-pid "${RELAY_PID:-0}" \
 				--instances "$n" --followers "$TICKS_FOLLOWERS" --souls-per-conn "$TICKS_SOULS_PER_CONN" \
 				--warmup "$TICKS_WARMUP" --duration "$TICKS_DURATION" --json "$OUT/ticks-$n-gun.json" || true
 			stop_relay
 		fi
 		if [ "$OURS" = 1 ]; then
 			ticks_ours "$n" luminary
-			if [ "$TICKS_MEMORY" = 1 ]; then
+			if [ "$TICKS_MEMORY" = 1 ] && [ "$n" -ge 250 ]; then
 				ticks_ours "$n" luminary-memory --memory
 			fi
 		fi
@@ -235,7 +250,7 @@ ticks() {
 messages() {
 	if [ "$GUN" = 1 ]; then
 		start_relay gun && {
-			run "messages gun.js" "$LOAD" messages --kind gun --url "$RELAY_URL" --label gun.js --relay-pid "$RELAY_PID" \
+			run "messages gun.js" "$LOAD" messages --kind gun --url "$RELAY_URL" --label gun.js --relay-pid "${RELAY_PID:-0}" \
 				--clients "$MSG_CLIENTS" --rates "$MSG_RATES" --step "$MSG_STEP" --drain "$MSG_DRAIN" \
 				--json "$OUT/messages-gun.json" || true
 			stop_relay
@@ -245,7 +260,7 @@ messages() {
 		start_relay ours && {
 			if run "create the world" "$LOAD" worlds --url "$RELAY_URL" --count 1 --admin-key "$TMP/admin.key" \
 				--message-cert --out "$OUT/messages-world.txt"; then
-				run "messages luminary" "$LOAD" messages --kind luminary --url "$RELAY_URL" --label luminary --relay-pid "$RELAY_PID" \
+				run "messages luminary" "$LOAD" messages --kind luminary --url "$RELAY_URL" --label luminary --relay-pid "${RELAY_PID:-0}" \
 					--instance "$(head -1 "$OUT/messages-world.txt")" --curve "$MSG_CURVE" \
 					--clients "$MSG_CLIENTS" --rates "$MSG_RATES" --step "$MSG_STEP" --drain "$MSG_DRAIN" \
 					--json "$OUT/messages-ours.json" || true
@@ -265,14 +280,14 @@ signed() {
 		if [ "$OURS" = 1 ]; then
 			start_relay ours && {
 				run "signed SEA puts, luminary (secure), ${writers}x$window" "$LOAD" puts --url "$RELAY_URL" --label luminary-sea \
-					--relay-pid "$RELAY_PID" --writers "$writers" --window "$window" --duration "$SIGNED_DURATION" \
+					--relay-pid "${RELAY_PID:-0}" --writers "$writers" --window "$window" --duration "$SIGNED_DURATION" \
 					--signed sea --users "$SIGNED_USERS" --presign "$SIGNED_PRESIGN" --verify-bench "$VERIFY_BENCH" \
 					--json "$OUT/signed-${writers}x$window-ours-sea.json" || true
 				stop_relay
 			}
 			start_relay ours --auth-mode open && {
 				run "unsigned puts, luminary (open), ${writers}x$window" "$LOAD" puts --url "$RELAY_URL" --label luminary-open \
-					--relay-pid "$RELAY_PID" --writers "$writers" --window "$window" --duration "$SIGNED_DURATION" \
+					--relay-pid "${RELAY_PID:-0}" --writers "$writers" --window "$window" --duration "$SIGNED_DURATION" \
 					--json "$OUT/signed-${writers}x$window-ours-open.json" || true
 				stop_relay
 			}
@@ -280,7 +295,7 @@ signed() {
 		if [ "$GUN" = 1 ]; then
 			start_relay gun && {
 				run "signed SEA puts, gun.js, ${writers}x$window" "$LOAD" puts --url "$RELAY_URL" --label gun.js-sea \
-					--relay-pid "$RELAY_PID" --writers "$writers" --window "$window" --duration "$SIGNED_DURATION" \
+					--relay-pid "${RELAY_PID:-0}" --writers "$writers" --window "$window" --duration "$SIGNED_DURATION" \
 					--signed sea --users "$SIGNED_USERS" --presign "$SIGNED_PRESIGN" \
 					--json "$OUT/signed-${writers}x$window-gun-sea.json" || true
 				stop_relay

@@ -565,7 +565,8 @@ func (w *World) SendMessage(ctx context.Context, m heartbeat.Message) (heartbeat
 				}
 				return false // ok or duplicate: wait for the receipt (or the entry in the stream)
 			},
-			fail: func(err error) { deliver(sendResult{err: err}) },
+			fail:  func(err error) { deliver(sendResult{err: err}) },
+			build: frameOf, // re-sent at once after a reconnect
 		}
 		putID := newID()
 		w.c.mu.Lock()
@@ -580,7 +581,7 @@ func (w *World) SendMessage(ctx context.Context, m heartbeat.Message) (heartbeat
 		select {
 		case res := <-ch:
 			t.Stop()
-			w.c.dropRequest(putID)
+			w.c.dropRequest(r)
 			if !transient(res.err) {
 				return res.r, res.err
 			}
@@ -595,10 +596,10 @@ func (w *World) SendMessage(ctx context.Context, m heartbeat.Message) (heartbeat
 				return heartbeat.Receipt{}, ctx.Err()
 			}
 		case <-t.C():
-			w.c.dropRequest(putID)
+			w.c.dropRequest(r)
 		case <-ctx.Done():
 			t.Stop()
-			w.c.dropRequest(putID)
+			w.c.dropRequest(r)
 			return heartbeat.Receipt{}, ctx.Err()
 		}
 	}
@@ -615,11 +616,16 @@ func transient(err error) bool {
 		strings.HasPrefix(re.Reason, "blocked:") || strings.HasPrefix(re.Reason, "rate-limited:")
 }
 
-// dropRequest forgets a pending request.
-func (c *Client) dropRequest(id string) {
+// dropRequest forgets a pending request (under whatever id it was last
+// sent with).
+func (c *Client) dropRequest(r *request) {
 	c.mu.Lock()
-	delete(c.pending, id)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	for id, x := range c.pending {
+		if x == r {
+			delete(c.pending, id)
+		}
+	}
 }
 
 // parseReceipt reads a receipt frame's "lum" member.

@@ -27,6 +27,7 @@ type metrics struct {
 	entries        *prometheus.CounterVec // kind = msg | join | leave | epoch | snapshot
 	refused        *prometheus.CounterVec // reason prefix
 	receiptLatency prometheus.Histogram
+	publishLatency prometheus.Histogram
 	publishErrors  prometheus.Counter
 	ticksDropped   prometheus.Counter
 	worldsGauge    prometheus.Gauge
@@ -86,6 +87,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		receiptLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "message_receipt_seconds",
 			Help:    "Time from admitting an inbound message to its durable receipt.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
+		publishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "publish_seconds",
+			Help:    "Relay wall clock when a publication's graph write has committed minus its tick's HAM state (stamp to durable in the graph, before the push to subscribers).",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "publish_errors_total",
 			Help: "Failed writes of publications to the graph."}),
 		ticksDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "ticks_dropped_total",
@@ -96,7 +100,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.ticks, m.lateness, m.deviation, m.entries, m.refused, m.receiptLatency,
-			m.publishErrors, m.ticksDropped, m.worldsGauge)
+			m.publishLatency, m.publishErrors, m.ticksDropped, m.worldsGauge)
 	}
 	return m
 }

@@ -120,6 +120,11 @@ func (p *publisher) write(batch []heartbeat.Publication) {
 	if _, err := p.s.db.Put(context.Background(), diff, nil); err != nil {
 		p.s.logger.Error("service: writing publications to the graph failed", "err", err, "publications", len(batch))
 		p.s.m.publishErrors.Inc()
+	} else {
+		now := float64(p.s.clk.Now().UnixMicro()) / 1000
+		for i := range batch {
+			p.s.m.publishLatency.Observe(max(now-batch[i].Tick.State, 0) / 1000)
+		}
 	}
 	for _, inst := range terms {
 		p.s.termStarted(inst)

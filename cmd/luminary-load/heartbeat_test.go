@@ -389,13 +389,16 @@ func TestTicksGunAgainstFakeRelay(t *testing.T) {
 		t.Fatalf("followers %d subscribed %d replies %d", res.FollowerConns, res.Subscribed, res.GetReplies)
 	}
 	// Ticks 3..10 of each instance are in the window (n = 0.1 s·20+1 … 0.5 s·20).
-	if res.Offered != 7*8 || res.Written != res.Offered || res.DroppedAtSender != 0 {
+	// The last ones are due a few ms before the window ends; on a slow
+	// machine some may still be queued then and are dropped, not sent late.
+	if res.Offered != 7*8 || res.Written+res.DroppedAtSender != res.Offered || res.Written == 0 {
 		t.Fatalf("offered %d written %d dropped %d", res.Offered, res.Written, res.DroppedAtSender)
 	}
-	if res.Totals.Received != 2*res.Written || res.Lost != 0 || res.Totals.LostByGap != 0 || res.Totals.Silent != 0 {
+	if res.Totals.Received != 2*res.Written || res.Lost != 0 || res.Totals.Silent != 0 {
 		t.Fatalf("received %d of %d, lost %d, totals %+v", res.Totals.Received, 2*res.Written, res.Lost, res.Totals)
 	}
-	if res.Gap.Count != 2*7*7 || res.Lag.Count != res.Totals.Received || !res.Pass || res.BadFrames != 0 {
+	pairs := uint64(res.Totals.Followed)
+	if res.Gap.Count != res.Totals.Received-pairs || res.Lag.Count != res.Totals.Received || !res.Pass || res.BadFrames != 0 {
 		t.Fatalf("gaps %d lags %d pass %v bad %d", res.Gap.Count, res.Lag.Count, res.Pass, res.BadFrames)
 	}
 }
@@ -482,4 +485,57 @@ func TestScanReplyIDs(t *testing.T) {
 	if len(ms) != 2 || ms[0].At != got[0] || ms[1].At != got[1] {
 		t.Fatalf("decoder disagrees: %+v", ms)
 	}
+}
+
+func TestLossAccounting(t *testing.T) {
+	if l, d := gunLoss(100, 2, 190); l != 10 || d != 200 {
+		t.Fatalf("gunLoss = %d/%d", l, d)
+	}
+	if l, d := gunLoss(100, 1, 100); l != 0 || d != 100 {
+		t.Fatalf("gunLoss = %d/%d", l, d)
+	}
+	// On cadence: 2 instances × 200 ticks, one edge tick short each: no loss.
+	if l, d := relayLoss(tickTotals{Followed: 2, Received: 398, Expected: 398}, 200); l != 0 || d != 400 {
+		t.Fatalf("on cadence: %d/%d", l, d)
+	}
+	// Gaps in the counters.
+	if l, d := relayLoss(tickTotals{Followed: 2, Received: 390, Expected: 400, LostByGap: 10}, 200); l != 10 || d != 400 {
+		t.Fatalf("gaps: %d/%d", l, d)
+	}
+	// A follower closed halfway: no gaps seen, but the cadence is short.
+	if l, d := relayLoss(tickTotals{Followed: 2, Received: 300, Expected: 300}, 200); l != 98 || d != 400 {
+		t.Fatalf("closed: %d/%d", l, d)
+	}
+	// A silent instance lost everything.
+	if l, d := relayLoss(tickTotals{Followed: 2, Silent: 1, Received: 200, Expected: 200}, 200); l != 200 || d != 400 {
+		t.Fatalf("silent: %d/%d", l, d)
+	}
+}
+
+// FuzzTickFrames: the scanners and parsers of the ticks and messages modes
+// read frames a relay sent; none may panic, and every tick they report
+// names an instance the caller follows.
+func FuzzTickFrames(f *testing.F) {
+	f.Add([]byte(`{"#":"a","put":{"lum/tR-1/hb":{"_":{"#":"lum/tR-1/hb",">":{"tick":1}},"tick":"LT.R.1.7"}}}`))
+	f.Add([]byte(`[{"#":"a","@":"g1","put":{"lum/k1:x/hb":{"tick":"{\"instance\":\"k1:x\",\"epoch\":1,\"n\":2,\"seq\":3,\"head\":\"h\",\"state\":1764206400000.5}","seq":3}}}]`))
+	f.Add([]byte(`{"put":{\"instance\":\"k1:x\",\"epoch\":99999999999999999999,\"n\":,\"state\":1e999}`))
+	f.Add([]byte(`{"@":"`))
+	f.Add([]byte(`LT.R.99999999999999999999.1"`))
+	index := map[string]int{"k1:x": 0}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, tk := range scanLuminaryTicks(nil, b, index) {
+			if tk.inst != 0 {
+				t.Fatalf("tick of an unknown instance: %+v", tk)
+			}
+		}
+		_ = scanGunTicks(nil, b, "R")
+		_, _ = parseTicksStrict(b, "R", nil)
+		_, _ = parseTicksStrict(b, "", index)
+		for _, id := range scanReplyIDs(nil, b) {
+			if strings.Contains(id, `"`) {
+				t.Fatalf("id %q", id)
+			}
+		}
+		_, _ = headSeqOf(b, "lum/k1:x/hb")
+	})
 }

@@ -253,6 +253,23 @@ func runReport(args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout)
 	}
 	if len(ticks) > 0 {
+		// By instance count, then gun.js before Luminary (the order of the
+		// script's runs), whatever order the files came in.
+		rank := func(r *ticksResult) int {
+			if r.Kind == "gun" {
+				return 0
+			}
+			return 1
+		}
+		slices.SortStableFunc(ticks, func(a, b *ticksResult) int {
+			if a.Instances != b.Instances {
+				return a.Instances - b.Instances
+			}
+			if rank(a) != rank(b) {
+				return rank(a) - rank(b)
+			}
+			return strings.Compare(a.Label, b.Label)
+		})
 		fmt.Fprintln(stdout, "== ticks: N instances at their tick rate, followers of lum/<I>/hb ==")
 		printTicksTable(stdout, ticks)
 		if len(ticks) > 1 {

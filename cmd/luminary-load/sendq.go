@@ -31,6 +31,7 @@ type batchSender struct {
 	Frames  atomic.Uint64
 	Dropped atomic.Uint64
 	err     atomic.Value // first write error (string)
+	discard atomic.Bool  // drop what is queued instead of writing it
 	done    chan struct{}
 	once    sync.Once
 }
@@ -68,6 +69,14 @@ func (s *batchSender) close() string {
 	return ""
 }
 
+// abandon stops the sender without writing what is still queued (counted
+// as Dropped): messages due in a measured window that the relay did not
+// take in time are not sent after it.
+func (s *batchSender) abandon() string {
+	s.discard.Store(true)
+	return s.close()
+}
+
 // queued returns the messages waiting.
 func (s *batchSender) queued() int { return len(s.q) }
 
@@ -89,7 +98,7 @@ func (s *batchSender) loop() {
 				break more
 			}
 		}
-		if s.err.Load() != nil {
+		if s.err.Load() != nil || s.discard.Load() {
 			s.Dropped.Add(uint64(len(batch))) // drain without writing
 			continue
 		}

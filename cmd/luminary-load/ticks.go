@@ -105,7 +105,7 @@ type ticksResult struct {
 	// Kind gun: what the tool's metronome did in the window.
 	Offered         uint64 `json:"offered"`           // ticks due in the window
 	Written         uint64 `json:"written"`           // of those, written to the relay
-	DroppedAtSender uint64 `json:"dropped_at_sender"` // not written: the relay did not read fast enough
+	DroppedAtSender uint64 `json:"dropped_at_sender"` // not written by the window's end: the relay did not read fast enough
 	WriterFrames    uint64 `json:"writer_frames"`
 
 	Totals tickTotals `json:"totals"`
@@ -330,8 +330,7 @@ func assignFollowers(instances, followers, perConn int) [][]int {
 	perConn = min(perConn, instances)
 	var conns [][]int
 	var cur []int
-	for r := range followers {
-		_ = r
+	for range followers {
 		for i := range instances {
 			cur = append(cur, i)
 			if len(cur) == perConn {
@@ -393,7 +392,11 @@ func runTicks(ctx context.Context, cfg ticksConfig) (*ticksResult, error) {
 	var readers sync.WaitGroup
 	var followers []*tickFollower
 	var writers []*peer
+	var senders []*batchSender
 	defer func() {
+		for _, s := range senders {
+			s.close()
+		}
 		for _, f := range followers {
 			f.p.close()
 		}
@@ -510,7 +513,6 @@ func runTicks(ctx context.Context, cfg ticksConfig) (*ticksResult, error) {
 	res.GetLatency = gh.summary()
 
 	// The metronome (gun only).
-	var senders []*batchSender
 	if cfg.Kind == "gun" {
 		for range cfg.Writers {
 			p, err := dialPeer(ctx, dopts)
@@ -595,7 +597,10 @@ loop:
 	}
 	toolCPU, relayCPU := cpu.stop()
 	for _, s := range senders {
-		if e := s.close(); e != "" {
+		// Ticks still queued at the window's end were due in it but the
+		// relay did not take them in time: they are dropped, not written
+		// late (a late write would count as written and then as lost).
+		if e := s.abandon(); e != "" {
 			connErr("writer " + e)
 		}
 		res.WriterFrames += s.Frames.Load()
@@ -654,29 +659,13 @@ loop:
 	}
 	var denom uint64
 	if cfg.Kind == "gun" {
-		res.Offered, res.DroppedAtSender = offered, dropped
+		res.Offered = offered
 		res.Written = win.writtenInWin.Load()
-		denom = res.Written * uint64(cfg.Followers)
-		if denom > res.Totals.Received {
-			res.Lost = denom - res.Totals.Received
-		}
+		res.DroppedAtSender = max(dropped, offered-min(offered, res.Written))
+		res.Lost, denom = gunLoss(res.Written, uint64(cfg.Followers), res.Totals.Received)
 	} else {
-		res.Lost = res.Totals.LostByGap
-		denom = res.Totals.Expected
-		// A followed instance that never ticked in the window lost all
-		// of its ticks.
-		silent := uint64(res.Totals.Silent) * uint64(cfg.Duration/period)
-		res.Lost += silent
-		denom += silent
-		// The counters cannot show ticks missing after the last one a
-		// follower saw (a connection closed, a metronome that fell
-		// behind); the cadence can: each followed instance owes
-		// duration × tps ticks in the window, ±1 at its edges.
 		res.CadenceExpected = uint64(res.Totals.Followed) * uint64(cfg.Duration/period)
-		if short := res.CadenceExpected - min(res.CadenceExpected, res.Totals.Received); short > uint64(res.Totals.Followed) {
-			res.Lost = max(res.Lost, short-uint64(res.Totals.Followed))
-		}
-		denom = max(denom, res.CadenceExpected)
+		res.Lost, denom = relayLoss(res.Totals, uint64(cfg.Duration/period))
 	}
 	if denom > 0 {
 		res.LostPct = float64(int64(float64(res.Lost)*1e4/float64(denom))) / 100
@@ -685,6 +674,34 @@ loop:
 		float64(gaps.quantile(0.99)) < cfg.GapGoalMs*float64(time.Millisecond)
 	res.Load1End = load1()
 	return res, ctx.Err()
+}
+
+// gunLoss returns the ticks followers missed when the tool was the
+// metronome: written × followers − received, and that denominator.
+func gunLoss(written, followers, received uint64) (lost, denom uint64) {
+	denom = written * followers
+	if denom > received {
+		lost = denom - received
+	}
+	return lost, denom
+}
+
+// relayLoss returns the ticks followers missed when the relay was the
+// metronome, and the denominator, from the counters (gaps in n; a followed
+// instance that never ticked in the window lost all perInstance ticks) and
+// from the cadence: the counters cannot show ticks missing after the last
+// one a follower saw (a connection closed, a metronome that fell behind),
+// but each followed instance owes perInstance ticks in the window (±1 at
+// its edges). The larger shortfall counts.
+func relayLoss(t tickTotals, perInstance uint64) (lost, denom uint64) {
+	silent := uint64(t.Silent) * perInstance
+	lost = t.LostByGap + silent
+	denom = t.Expected + silent
+	cadence := uint64(t.Followed) * perInstance
+	if short := cadence - min(cadence, t.Received); short > uint64(t.Followed) {
+		lost = max(lost, short-uint64(t.Followed))
+	}
+	return lost, max(denom, cadence)
 }
 
 // httpBase turns a relay URL (http(s)/ws(s)://host:port/gun) into its HTTP

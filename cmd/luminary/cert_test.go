@@ -38,7 +38,7 @@ func TestCertIssueLocal(t *testing.T) {
 	ownerFile, owner := certKeyFile(t, dir, "owner.key")
 	subjectFile, subject := certKeyFile(t, dir, "member.key")
 
-	code, out, errs := runCLI(t, "", "cert", "issue", "--key", ownerFile, "--subject", subjectFile, "--role", "message,snapshot", "--valid-for", "1h", "--serial", "s1")
+	code, out, errs := runCLI(t, "", "cert", "issue", "--key", ownerFile, "--subject="+subjectFile, "--role", "message,snapshot", "--valid-for", "1h", "--serial", "s1")
 	if code != 0 {
 		t.Fatalf("cert issue: %d %s", code, errs)
 	}
@@ -100,7 +100,7 @@ func TestCertIssueRelay(t *testing.T) {
 	defer api.Close()
 
 	member, _ := keys.Generate(keys.P256)
-	code, out, errs := runCLI(t, "", "cert", "issue", "--key", ownerFile, "--subject", member.Public().String(), "--role", "message", "--relay", srv.URL+"/", "--world", "mine")
+	code, out, errs := runCLI(t, "", "cert", "issue", "--key", ownerFile, "--subject="+member.Public().String(), "--role", "message", "--relay", srv.URL+"/", "--world", "mine")
 	if code != 0 {
 		t.Fatalf("publish: %d %s", code, errs)
 	}
@@ -112,7 +112,7 @@ func TestCertIssueRelay(t *testing.T) {
 		t.Fatal("the relay did not take the certificate")
 	}
 	// A stranger's certificate for the world is refused by the relay.
-	code, _, errs = runCLI(t, "", "cert", "issue", "--key", strangerFile, "--instance", inst, "--subject", "*", "--role", "message", "--relay", srv.URL)
+	code, _, errs = runCLI(t, "", "cert", "issue", "--key", strangerFile, "--instance="+inst, "--subject", "*", "--role", "message", "--relay", srv.URL)
 	if code != 1 || !strings.Contains(errs, "forbidden") {
 		t.Fatalf("stranger: %d %s", code, errs)
 	}

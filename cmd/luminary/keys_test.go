@@ -69,22 +69,22 @@ func TestKeysSignVerifyCLI(t *testing.T) {
 				t.Fatalf("sign stdin: %d %q %s", code, out2, errs)
 			}
 
-			code, out, errs = runCLI(t, "", "verify", "--pub", pub, env)
+			code, out, errs = runCLI(t, "", "verify", "--pub="+pub, env)
 			if code != 0 || strings.TrimSpace(out) != `{"hello":"world"}` {
 				t.Fatalf("verify: %d %q %s", code, out, errs)
 			}
 			// --pub may name the key file; the envelope may come on stdin.
-			code, _, errs = runCLI(t, env+"\n", "verify", "--pub", key)
+			code, _, errs = runCLI(t, env+"\n", "verify", "--pub="+key)
 			if code != 0 {
 				t.Fatalf("verify stdin: %d %s", code, errs)
 			}
 
 			tampered := strings.Replace(env, "world", "World", 1)
-			code, _, errs = runCLI(t, "", "verify", "--pub", pub, tampered)
+			code, _, errs = runCLI(t, "", "verify", "--pub="+pub, tampered)
 			if code != 1 || !strings.Contains(errs, "invalid: bad signature") {
 				t.Fatalf("tampered verify: %d %s", code, errs)
 			}
-			code, _, errs = runCLI(t, "", "verify", "--pub", pub, "SEA{nope")
+			code, _, errs = runCLI(t, "", "verify", "--pub="+pub, "SEA{nope")
 			if code != 1 || !strings.Contains(errs, "invalid: sea envelope") {
 				t.Fatalf("garbage verify: %d %s", code, errs)
 			}

@@ -42,24 +42,24 @@ func TestWorldCLI(t *testing.T) {
 	if code, _, errs := runCLI(t, "", "world", "create", "--key", ownerKey, "--data", data); code != 1 || !strings.Contains(errs, "already") {
 		t.Fatalf("second create: %d %s", code, errs)
 	}
-	code, out, errs = runCLI(t, "", "world", "add-member", "--key", ownerKey, "--data", data, "--member", alice.Public().String(), "--roles", "message,snapshot,admin")
+	code, out, errs = runCLI(t, "", "world", "add-member", "--key", ownerKey, "--data", data, "--member="+alice.Public().String(), "--roles", "message,snapshot,admin")
 	if code != 0 || !strings.Contains(out, "added "+alice.Public().String()) {
 		t.Fatalf("add alice: %d %q %s", code, out, errs)
 	}
 	// alice is an admin: she adds bob to the owner's world.
-	code, out, errs = runCLI(t, "", "world", "add-member", "--key", aliceKey, "--instance", inst, "--data", data, "--member", bob.Public().String())
+	code, out, errs = runCLI(t, "", "world", "add-member", "--key", aliceKey, "--instance="+inst, "--data", data, "--member="+bob.Public().String())
 	if code != 0 {
 		t.Fatalf("add bob: %d %q %s", code, out, errs)
 	}
-	code, out, errs = runCLI(t, "", "world", "members", "--instance", inst, "--data", data)
+	code, out, errs = runCLI(t, "", "world", "members", "--instance="+inst, "--data", data)
 	if code != 0 || !strings.Contains(out, "epoch    1") || !strings.Contains(out, bob.Public().String()) || errs != "" {
 		t.Fatalf("members: %d %q %s", code, out, errs)
 	}
-	code, out, errs = runCLI(t, "", "world", "remove-member", "--key", ownerKey, "--data", data, "--member", bob.Public().String())
+	code, out, errs = runCLI(t, "", "world", "remove-member", "--key", ownerKey, "--data", data, "--member="+bob.Public().String())
 	if code != 0 || !strings.Contains(out, "epoch 2") {
 		t.Fatalf("remove bob: %d %q %s", code, out, errs)
 	}
-	code, out, _ = runCLI(t, "", "world", "members", "--instance", inst, "--data", data)
+	code, out, _ = runCLI(t, "", "world", "members", "--instance="+inst, "--data", data)
 	if code != 0 || !strings.Contains(out, "epoch    2") || !strings.Contains(out, "removed ") {
 		t.Fatalf("members after removal: %d %q", code, out)
 	}
@@ -78,7 +78,7 @@ func TestWorldCLI(t *testing.T) {
 		t.Fatalf("on disk: epoch %d rejected %v", w.Epoch, w.Rejected)
 	}
 	// While the database is open (a running relay), the commands refuse.
-	code, _, errs = runCLI(t, "", "world", "members", "--instance", inst, "--data", data, "--lock-timeout", "100ms")
+	code, _, errs = runCLI(t, "", "world", "members", "--instance="+inst, "--data", data, "--lock-timeout", "100ms")
 	if code != 1 || !strings.Contains(errs, "relay running") {
 		t.Fatalf("locked: %d %s", code, errs)
 	}
@@ -89,13 +89,13 @@ func TestWorldCLI(t *testing.T) {
 	if code, _, _ := runCLI(t, "", "world", "add-member", "--key", ownerKey, "--data", data, "--member", "nope"); code != 2 {
 		t.Fatalf("bad member key: %d", code)
 	}
-	if code, _, _ := runCLI(t, "", "world", "add-member", "--key", ownerKey, "--data", data, "--member", bob.Public().String(), "--roles", "god"); code != 2 {
+	if code, _, _ := runCLI(t, "", "world", "add-member", "--key", ownerKey, "--data", data, "--member="+bob.Public().String(), "--roles", "god"); code != 2 {
 		t.Fatalf("bad role: %d", code)
 	}
-	if code, _, errs := runCLI(t, "", "world", "remove-member", "--key", ownerKey, "--data", data, "--member", bob.Public().String()); code != 1 || !strings.Contains(errs, "not a member") {
+	if code, _, errs := runCLI(t, "", "world", "remove-member", "--key", ownerKey, "--data", data, "--member="+bob.Public().String()); code != 1 || !strings.Contains(errs, "not a member") {
 		t.Fatalf("remove twice: %d %s", code, errs)
 	}
-	if code, _, _ := runCLI(t, "", "world", "members", "--instance", inst, "--data", filepath.Join(dir, "nowhere")); code != 1 {
+	if code, _, _ := runCLI(t, "", "world", "members", "--instance="+inst, "--data", filepath.Join(dir, "nowhere")); code != 1 {
 		t.Fatalf("missing data dir: %d", code)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "nowhere")); err == nil {
