@@ -22,7 +22,7 @@ BENCH_TIMEOUT ?= 60m
 # the plain go test ./... run covers.
 CORE_DIRS := internal graph keys sea auth heartbeat world api
 
-.PHONY: help run build vet test test-go test-race test-js fuzz-short bench bench-go bench-wire web node-deps clean
+.PHONY: help run build vet test test-go test-race test-js fuzz-short bench bench-go bench-wire bench-heartbeat web node-deps clean
 
 help:
 	@echo 'make run         run the service with a demo world on http://localhost:8765/'
@@ -113,13 +113,16 @@ test: node-deps
 	$(GO) test -timeout $(TEST_TIMEOUT) ./... || failed="$$failed test-go"; \
 	[ -z "$$failed" ]
 
-bench: bench-go bench-wire
+bench: bench-go bench-wire bench-heartbeat
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout $(BENCH_TIMEOUT) ./...
 
 bench-wire: node-deps
 	@if [ -f bench/wire.sh ]; then bash bench/wire.sh; else echo 'bench-wire: bench/wire.sh not present'; fi
+
+bench-heartbeat: node-deps
+	bash bench/heartbeat.sh all
 
 web: node-deps
 	@if $(NODE) -e 'process.exit(require("./package.json").scripts?.build ? 0 : 1)'; then \
