@@ -43,6 +43,13 @@ type BoltOptions struct {
 	// attempt, for metrics (batch sizes, commit latency). It must not
 	// block.
 	OnCommit func(CommitInfo)
+	// Volatile, if set, names souls whose fields are kept in memory only:
+	// liveness data such as heartbeat ticks, rewritten many times a second
+	// and worthless after a restart. The writer merges them under HAM in
+	// the same order as everything else, Get, GetField and Scan serve them,
+	// but they are never written to the file, cost no fsync, and are gone
+	// after a restart. A batch of volatile writes alone commits nothing.
+	Volatile func(soul string) bool
 }
 
 // CommitInfo describes one group commit of a BoltStore.
@@ -94,6 +101,8 @@ type BoltStore struct {
 	exited chan struct{}
 
 	failed atomic.Pointer[error] // sticky commit failure
+
+	vol *MemoryStore // fields of BoltOptions.Volatile souls
 
 	commits, merges, fields, accepted atomic.Uint64
 	maxBatch                          atomic.Int64
@@ -196,6 +205,7 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 		queue:  make(chan *mergeReq, opt.QueueLen),
 		quit:   make(chan struct{}),
 		exited: make(chan struct{}),
+		vol:    NewMemoryStore(),
 	}
 	go s.run()
 	return s, nil
@@ -329,20 +339,57 @@ func (s *BoltStore) commit(batch []*mergeReq) {
 	}
 	info := CommitInfo{Merges: len(live)}
 	start := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(graphBucket)
-		s.arena = s.arena[:0]
-		for _, r := range live {
-			acc, nf, na, err := s.apply(b, r.diff)
-			if err != nil {
-				return err
+	durable := make([]Graph, len(live))
+	volatile := make([]Graph, len(live))
+	anyDurable := false
+	for i, r := range live {
+		durable[i], volatile[i] = s.split(r.diff)
+		anyDurable = anyDurable || len(durable[i]) > 0
+	}
+	var err error
+	if anyDurable {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(graphBucket)
+			s.arena = s.arena[:0]
+			for i, r := range live {
+				if len(durable[i]) == 0 {
+					continue
+				}
+				acc, nf, na, err := s.apply(b, durable[i])
+				if err != nil {
+					return err
+				}
+				r.accepted = acc
+				info.Fields += nf
+				info.Accepted += na
 			}
-			r.accepted = acc
-			info.Fields += nf
-			info.Accepted += na
+			return nil
+		})
+	}
+	if err == nil {
+		// Volatile fields land after the file commit, in request order,
+		// so that a failed commit fails the whole batch.
+		for i, r := range live {
+			if len(volatile[i]) == 0 {
+				continue
+			}
+			acc, verr := s.vol.Merge(context.Background(), volatile[i])
+			if verr != nil {
+				err = verr
+				break
+			}
+			for _, n := range volatile[i] {
+				info.Fields += len(n.Fields)
+			}
+			for soul, n := range acc {
+				if r.accepted == nil {
+					r.accepted = make(Graph, len(acc))
+				}
+				r.accepted[soul] = n
+				info.Accepted += len(n.Fields)
+			}
 		}
-		return nil
-	})
+	}
 	info.Duration = time.Since(start)
 	if cap(s.arena) > 16<<20 {
 		s.arena = nil // do not pin a huge buffer after a huge batch
@@ -352,16 +399,20 @@ func (s *BoltStore) commit(batch []*mergeReq) {
 		s.failed.Store(&failure)
 		s.log.Error("graph: bolt commit failed; refusing all further writes", "err", err, "path", s.db.Path())
 		info.Err = failure
+		// Report before answering, as on success: a caller that returns
+		// from Merge sees the commit counted.
+		if s.opt.OnCommit != nil {
+			s.opt.OnCommit(info)
+		}
 		for _, r := range live {
 			r.accepted, r.err = nil, failure
 			r.finish()
 		}
-		if s.opt.OnCommit != nil {
-			s.opt.OnCommit(info)
-		}
 		return
 	}
-	s.commits.Add(1)
+	if anyDurable {
+		s.commits.Add(1) // a batch of volatile fields alone commits nothing
+	}
 	s.merges.Add(uint64(len(live)))
 	s.fields.Add(uint64(info.Fields))
 	s.accepted.Add(uint64(info.Accepted))
@@ -380,6 +431,41 @@ func (s *BoltStore) commit(batch []*mergeReq) {
 	for _, r := range live {
 		r.finish()
 	}
+}
+
+// split separates the fields of volatile souls (BoltOptions.Volatile)
+// from those that go to the file. Without volatile souls in diff it
+// returns diff itself.
+func (s *BoltStore) split(diff Graph) (durable, volatile Graph) {
+	if s.opt.Volatile == nil {
+		return diff, nil
+	}
+	n := 0
+	for soul := range diff {
+		if s.opt.Volatile(soul) {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return diff, nil
+	case len(diff):
+		return nil, diff
+	}
+	durable, volatile = make(Graph, len(diff)-n), make(Graph, n)
+	for soul, node := range diff {
+		if s.opt.Volatile(soul) {
+			volatile[soul] = node
+		} else {
+			durable[soul] = node
+		}
+	}
+	return durable, volatile
+}
+
+// volatileSoul reports whether soul is kept in memory only.
+func (s *BoltStore) volatileSoul(soul string) bool {
+	return s.opt.Volatile != nil && s.opt.Volatile(soul)
 }
 
 // apply runs HAM for every field of diff against the bucket (which already
@@ -438,6 +524,9 @@ func (s *BoltStore) Get(ctx context.Context, soul string) (*Node, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if s.volatileSoul(soul) {
+		return s.vol.Get(ctx, soul)
+	}
 	var n *Node
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prefix := appendSoulKey(nil, soul)
@@ -468,6 +557,9 @@ func (s *BoltStore) GetField(ctx context.Context, soul, field string) (Field, er
 	if err := ctx.Err(); err != nil {
 		return Field{}, err
 	}
+	if s.volatileSoul(soul) {
+		return s.vol.GetField(ctx, soul, field)
+	}
 	var f Field
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -493,8 +585,20 @@ func (s *BoltStore) GetField(ctx context.Context, soul, field string) (Field, er
 // outside transactions so that a slow fn does not hold one open.
 const scanPage = 256
 
-// Scan implements Store.
+// Scan implements Store. Volatile souls (BoltOptions.Volatile) come after
+// the souls read from the file.
 func (s *BoltStore) Scan(ctx context.Context, prefix string, fn func(*Node) error) error {
+	if err := s.scanFile(ctx, prefix, fn); err != nil {
+		return err
+	}
+	if s.opt.Volatile == nil {
+		return nil
+	}
+	return s.vol.Scan(ctx, prefix, fn)
+}
+
+// scanFile scans the souls stored in the file.
+func (s *BoltStore) scanFile(ctx context.Context, prefix string, fn func(*Node) error) error {
 	seekTo := escapeSoul(nil, prefix)
 	escPrefix := seekTo
 	for {
@@ -579,6 +683,7 @@ func (s *BoltStore) Close() error {
 	s.mu.Unlock()
 	close(s.quit)
 	<-s.exited
+	_ = s.vol.Close()
 	return s.db.Close()
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/krestianstvo/luminary/internal/jsjson"
 )
@@ -64,6 +65,19 @@ func InstanceSoul(instance string) string { return "lum/" + instance }
 
 // HeartbeatSoul is lum/<I>/hb.
 func HeartbeatSoul(instance string) string { return InstanceSoul(instance) + "/hb" }
+
+// IsHeartbeatSoul reports whether soul is an instance's heartbeat node
+// lum/<I>/hb: liveness data (the tick moves 20 times a second) that a relay
+// may keep in memory only, since it rewrites it after every restart and the
+// log, not the graph, is the record of time.
+func IsHeartbeatSoul(soul string) bool {
+	rest, ok := strings.CutPrefix(soul, "lum/")
+	if !ok {
+		return false
+	}
+	inst, ok := strings.CutSuffix(rest, "/hb")
+	return ok && inst != "" && !strings.Contains(inst, "/")
+}
 
 // LogSoul is lum/<I>/log.
 func LogSoul(instance string) string { return InstanceSoul(instance) + "/log" }

@@ -109,3 +109,15 @@ func TestSimulationIsDeterministic(t *testing.T) {
 		t.Fatal("same seed, different runs")
 	}
 }
+
+func TestIsHeartbeatSoul(t *testing.T) {
+	for soul, want := range map[string]bool{
+		"lum/k1:abc/hb": true, "lum/x.y/hb": true,
+		"lum/k1:abc/hb/x": false, "lum/k1:abc/log": false, "lum//hb": false,
+		"lum/a/b/hb": false, "hb": false, "x/lum/a/hb": false,
+	} {
+		if got := heartbeat.IsHeartbeatSoul(soul); got != want {
+			t.Errorf("IsHeartbeatSoul(%q) = %v, want %v", soul, got, want)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/krestianstvo/luminary/api"
 	"github.com/krestianstvo/luminary/graph"
+	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/internal/clock"
 )
 
@@ -98,7 +99,9 @@ func (c *ServeCmd) Run(env *Env) error {
 			return fmt.Errorf("serve: data directory: %w", err)
 		}
 		path := filepath.Join(c.Data, "graph.db")
-		bs, err := graph.OpenBolt(path, graph.BoltOptions{Logger: logger})
+		// Heartbeat nodes (the tick, 20 writes a second per world) stay in
+		// memory: the heartbeat log is the durable record of time.
+		bs, err := graph.OpenBolt(path, graph.BoltOptions{Logger: logger, Volatile: heartbeat.IsHeartbeatSoul})
 		if err != nil {
 			return fmt.Errorf("serve: open %s: %w", path, err)
 		}
