@@ -148,14 +148,19 @@ func (a *Acceptor) Accept(ctx context.Context, b Batch) error {
 		_, ok, err := a.cfg.Log.Lookup(ctx, b.Instance, id)
 		return ok, err
 	}
+	st.holder = ls.Holder
+	wide := func(holder string) float64 {
+		m, _ := a.cfg.Log.HolderMark(ctx, holder)
+		return m
+	}
 	stored := b
 	if len(b.Entries) == 0 {
 		stored.Tick = nil // idle ticks are published, not stored
 		probe := b
-		if err := st.check(&probe, seen); err != nil {
+		if err := st.check(&probe, wide, seen); err != nil {
 			return orderErr(err)
 		}
-	} else if err := st.check(&b, seen); err != nil {
+	} else if err := st.check(&b, wide, seen); err != nil {
 		return orderErr(err)
 	}
 	if !stored.empty() {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -40,6 +41,7 @@ import (
 //	inst/<instance>/p/<client>    seq BE8 of its join: current presence
 //	blob/<sha256>                 snapshot data
 //	lease/<instance>              {"epoch","holder"}: epochs survive restarts
+//	mark/<holder>                 the holder's log-wide reserved mark (JSON number)
 type BoltLog struct {
 	db     *bbolt.DB
 	opt    BoltOptions
@@ -49,6 +51,7 @@ type BoltLog struct {
 	lease  *leaseTable
 	mu     sync.RWMutex
 	states map[string]*instState // cache of committed state
+	marks  map[string]float64    // committed log-wide reserved marks by holder
 	broken error
 	closed bool
 }
@@ -72,6 +75,7 @@ var (
 	bktInst  = []byte("inst")
 	bktBlob  = []byte("blob")
 	bktLease = []byte("lease")
+	bktMark  = []byte("mark")
 	keyMeta  = []byte("meta")
 	keyState = []byte("state")
 	bktE     = []byte("e")
@@ -103,19 +107,27 @@ func OpenBolt(path string, opt BoltOptions) (*BoltLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: open %s: %w", path, err)
 	}
+	marks := map[string]float64{}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bktInst, bktBlob, bktLease} {
+		for _, b := range [][]byte{bktInst, bktBlob, bktLease, bktMark} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return tx.Bucket(bktMark).ForEach(func(k, v []byte) error {
+			n, err := strconv.ParseFloat(string(v), 64)
+			if err != nil || !(n >= 0 && n < maxSafeInt) {
+				return fmt.Errorf("corrupt reserved mark of %q: %q", k, v)
+			}
+			marks[string(k)] = n
+			return nil
+		})
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("heartbeat: init %s: %w", path, err)
 	}
-	l := &BoltLog{db: db, opt: opt, reqs: make(chan *boltReq, opt.MaxQueue), quit: make(chan struct{}), states: map[string]*instState{}}
+	l := &BoltLog{db: db, opt: opt, reqs: make(chan *boltReq, opt.MaxQueue), quit: make(chan struct{}), states: map[string]*instState{}, marks: marks}
 	l.lease = &leaseTable{clk: opt.Clock, recs: map[string]*leaseRec{}, load: l.loadLease, persist: l.persistLease}
 	l.wg.Add(1)
 	go l.writer()
@@ -218,6 +230,16 @@ func (l *BoltLog) commit(group []*boltReq) {
 	}
 	work := map[string]*instState{}
 	errs := make([]AppendError, len(group))
+	// Marks raised by this group, read through to the committed ones.
+	raised := map[string]float64{}
+	mark := func(holder string) float64 {
+		if v, ok := raised[holder]; ok {
+			return v
+		}
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		return l.marks[holder]
+	}
 	err := l.db.Update(func(tx *bbolt.Tx) error {
 		root := tx.Bucket(bktInst)
 		for gi, r := range group {
@@ -226,7 +248,20 @@ func (l *BoltLog) commit(group []*boltReq) {
 				if b.empty() {
 					continue
 				}
-				if err := l.appendOne(root, work, b); err != nil {
+				var err error
+				if b.Instance == AllInstances {
+					if err = checkWide(b); err == nil && b.Reserve > mark(b.Holder) {
+						raised[b.Holder] = b.Reserve
+						if err := tx.Bucket(bktMark).Put([]byte(b.Holder), strconv.AppendFloat(nil, b.Reserve, 'g', -1, 64)); err != nil {
+							return err
+						}
+					} else if err != nil {
+						err = validationErr{err}
+					}
+				} else {
+					err = l.appendOne(root, work, b, mark)
+				}
+				if err != nil {
 					var v validationErr
 					if !errors.As(err, &v) {
 						return err
@@ -253,6 +288,7 @@ func (l *BoltLog) commit(group []*boltReq) {
 	}
 	l.mu.Lock()
 	maps.Copy(l.states, work)
+	maps.Copy(l.marks, raised)
 	l.mu.Unlock()
 	for gi, r := range group {
 		if errs[gi] != nil {
@@ -267,7 +303,7 @@ type validationErr struct{ error }
 
 func (v validationErr) Unwrap() error { return v.error }
 
-func (l *BoltLog) appendOne(root *bbolt.Bucket, work map[string]*instState, b *Batch) error {
+func (l *BoltLog) appendOne(root *bbolt.Bucket, work map[string]*instState, b *Batch, wide func(string) float64) error {
 	st := work[b.Instance]
 	if st == nil {
 		cached, err := l.cachedState(root, b.Instance)
@@ -283,7 +319,7 @@ func (l *BoltLog) appendOne(root *bbolt.Bucket, work map[string]*instState, b *B
 		}
 		return ib.Bucket(bktM).Get(id[:]) != nil, nil
 	}
-	if err := st.check(b, seen); err != nil {
+	if err := st.check(b, wide, seen); err != nil {
 		return validationErr{err}
 	}
 	if ib == nil {
@@ -373,6 +409,9 @@ func encodeState(s *instState) []byte {
 	o.Set("state", s.head.State)
 	o.Set("epoch", float64(s.head.Epoch))
 	o.Set("reserved", s.reserved)
+	if s.holder != "" {
+		o.Set("holder", s.holder)
+	}
 	if s.snapshot != nil {
 		o.Set("snap_seq", float64(s.snapshot.Seq))
 		o.Set("snap_hash", s.snapshot.Hash.String())
@@ -408,6 +447,7 @@ func loadState(root *bbolt.Bucket, instance string) (*instState, error) {
 		st.head.State = r.num("state", true)
 		st.head.Epoch = r.uint("epoch", true)
 		st.reserved = r.num("reserved", true)
+		st.holder = r.str("holder", false)
 		if seq := r.uint("snap_seq", false); seq != 0 {
 			st.snapshot = &SnapshotRef{Seq: seq}
 			st.snapshot.Hash, _ = r.hash("snap_hash", true)
@@ -447,6 +487,9 @@ func (l *BoltLog) State(ctx context.Context, instance string) (LogState, error) 
 		out = st.export()
 		return nil
 	})
+	l.mu.RLock()
+	out.Wide = l.marks[out.Holder]
+	l.mu.RUnlock()
 	if err != nil {
 		return LogState{}, err
 	}
@@ -608,6 +651,13 @@ func (l *BoltLog) Instances(ctx context.Context) ([]string, error) {
 	})
 	slices.Sort(out)
 	return out, errors.Join(err, ctx.Err())
+}
+
+// HolderMark implements [Log].
+func (l *BoltLog) HolderMark(ctx context.Context, holder string) (float64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.marks[holder], ctx.Err()
 }
 
 // PutBlob implements [Blobs].

@@ -117,7 +117,11 @@
 // rule: before publishing any state the host makes durable a reserved mark at
 // or above it ("issued up to T+Δ", Δ = ReserveAhead, default 500 ms, renewed
 // when within Δ/2); the log refuses to store anything above the mark, and a
-// new term starts above it. So after kill -9 time resumes above every value
+// new term starts above it. A host keeps ONE such mark for all the instances
+// it sequences (a log-wide batch, [AllInstances]): every instance's states
+// are near the same wall clock, so one small durable write every Δ/2 covers
+// them all, where a mark per instance cost 1,000 instances 4,000 records a
+// second and a durable commit in nearly every round. So after kill -9 time resumes above every value
 // ever published, even idle ticks that were never stored (table B row 2). If
 // the base lies ahead of the wall clock (a restart within Δ), the host waits
 // up to MaxStartWait for the wall clock to catch up, so that gun.js peers —

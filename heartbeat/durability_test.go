@@ -391,10 +391,10 @@ func TestKill9WhileTicking(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Reserved < last[i] {
-			t.Fatalf("instance %d: published %v above the durable reserved mark %v", i, last[i], st.Reserved)
+		if st.Bound() < last[i] {
+			t.Fatalf("instance %d: published %v above the durable reserved mark %v", i, last[i], st.Bound())
 		}
-		reserved[i] = st.Reserved
+		reserved[i] = st.Bound()
 	}
 	// Restart with a wall clock one minute behind real time.
 	fake := clock.NewFake(time.Now().Add(-time.Minute))

@@ -151,6 +151,12 @@ type Host struct {
 
 	stepMu sync.Mutex
 	fatal  error
+	// Owned by Step: this host's log-wide reserved mark as it found it in
+	// the log (left by an earlier process with the same key) and as it made
+	// it durable since.
+	inherited   float64
+	inheritRead bool
+	wide        float64
 
 	stats struct {
 		rounds, ticks, entries, stored, stepDowns atomic.Uint64
@@ -194,6 +200,7 @@ type hosted struct {
 	metaNew     bool
 	seq         *Sequencer
 	epochEntry  *Entry
+	sequenced   bool // this process has run a term of the instance (see Host.bound)
 	presence    map[string]bool
 	startAt     time.Duration
 	nextDue     time.Duration
@@ -482,6 +489,13 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 	if h.fatal != nil {
 		return 0, h.fatal
 	}
+	if !h.inheritRead {
+		m, err := h.cfg.Log.HolderMark(ctx, h.holder)
+		if err != nil {
+			return 0, fmt.Errorf("heartbeat: read reserved mark: %w", err)
+		}
+		h.inherited, h.inheritRead = m, true
+	}
 	el := h.elapsed()
 	insts := h.list()
 	for _, in := range insts {
@@ -496,7 +510,6 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		rec     int // index in recs, -1 for none
 		batch   Batch
 		write   bool
-		reserve float64
 	}
 	var works []*work
 	var recs []TickRecord
@@ -528,11 +541,20 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 			m := in.seq.Meta()
 			w.batch.Meta = &m
 		}
-		if mark, need := in.seq.Reservation(); need {
-			w.batch.Reserve, w.reserve = mark, mark
-		}
 		w.write = !w.batch.empty()
 		works = append(works, w)
+	}
+	// One reserved mark for the whole host (see doc.go): when any term's
+	// last issued state comes within half of ReserveAhead of it, raise it
+	// to the highest last issued state plus ReserveAhead, in the same
+	// durable append as this round's entries. At 20 ticks/s that is one
+	// small write every ReserveAhead/2 for all instances together.
+	var wide float64
+	for _, w := range works {
+		w.in.seq.Reserved(h.wide)
+		if _, need := w.in.seq.Reservation(); need {
+			wide = max(wide, w.in.seq.LastState()+float64(h.cfg.ReserveAhead.Microseconds())/1000)
+		}
 	}
 
 	ticks, err := SignRound(h.cfg.Signer, recs)
@@ -544,6 +566,9 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 	}
 	var batches []Batch
 	var idx []int
+	if wide > 0 {
+		batches = append(batches, Batch{Instance: AllInstances, Holder: h.holder, Reserve: wide})
+	}
 	for i, w := range works {
 		if w.rec >= 0 && len(w.entries) > 0 {
 			t := ticks[w.rec]
@@ -571,9 +596,17 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 			return 0, h.fail(appendErr, works2pending(works, func(w *work) []*pending { return w.items }))
 		}
 	}
+	off := 0
+	if wide > 0 {
+		if err := BatchErr(appendErr, 0); err != nil {
+			h.cfg.Logger.Error("heartbeat: log-wide reserved mark refused; host stops", "err", err)
+			return 0, h.fail(err, works2pending(works, func(w *work) []*pending { return w.items }))
+		}
+		h.wide, off = wide, 1
+	}
 	batchErr := map[int]error{}
 	for j, i := range idx {
-		if err := BatchErr(appendErr, j); err != nil {
+		if err := BatchErr(appendErr, off+j); err != nil {
 			batchErr[i] = err
 		}
 	}
@@ -584,9 +617,7 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 			h.stepDown(in, el, err, w.items)
 			continue
 		}
-		if w.reserve > 0 {
-			in.seq.Reserved(w.reserve)
-		}
+		in.seq.Reserved(h.wide)
 		if w.batch.Meta != nil {
 			in.metaNew = false
 		}
@@ -799,7 +830,7 @@ func (h *Host) maintain(ctx context.Context, in *hosted, el time.Duration) {
 			meta = *st.Meta
 		}
 		ts := &TermStart{Meta: meta, Holder: h.holder, Epoch: g.Epoch, Head: st.Head, LastState: st.LastState(),
-			Reserved: st.Reserved, Wall: h.cfg.Clock.Now(), Elapsed: el, ReserveAhead: h.cfg.ReserveAhead}
+			Reserved: h.bound(in, st), Wall: h.cfg.Clock.Now(), Elapsed: h.elapsed(), ReserveAhead: h.cfg.ReserveAhead}
 		_, ahead := BaseState(*ts)
 		in.active, in.grant, in.term, in.metaNew = true, g, ts, st.Meta == nil
 		in.startAt = el + min(max(ahead, 0), h.cfg.MaxStartWait)
@@ -846,11 +877,15 @@ func (h *Host) maintain(ctx context.Context, in *hosted, el time.Duration) {
 			ts.Meta = *st.Meta
 			in.metaNew = false
 		}
-		ts.Head, ts.LastState, ts.Reserved = st.Head, st.LastState(), st.Reserved
-		ts.Wall, ts.Elapsed = h.cfg.Clock.Now(), el
+		ts.Head, ts.LastState, ts.Reserved = st.Head, st.LastState(), h.bound(in, st)
+		// Wall and elapsed read together, now: the base is the wall clock
+		// at this elapsed reading. (The step's el was read before the
+		// instances ahead of this one were served; pairing it with a later
+		// wall reading would start the term that much in the future.)
+		ts.Wall, ts.Elapsed = h.cfg.Clock.Now(), h.elapsed()
 		in.term = nil
 		seq, e := NewSequencer(ts)
-		in.seq, in.epochEntry = seq, &e
+		in.seq, in.epochEntry, in.sequenced = seq, &e, true
 		in.nextDue = el
 		in.presence = map[string]bool{}
 		for _, c := range st.Presence {
@@ -865,6 +900,25 @@ func (h *Host) maintain(ctx context.Context, in *hosted, el time.Duration) {
 		}
 		h.mu.Unlock()
 	}
+}
+
+// bound returns the reserved mark a new term of in must start above. For
+// an instance last sequenced by another holder that is the instance's bound
+// (its own mark and that holder's log-wide mark). For one last sequenced
+// under this host's key it is the instance's mark and the log-wide mark this
+// host inherited, plus the mark it has made durable since only if this
+// process sequenced the instance itself: the renewals this process made for
+// other instances cover nothing of this one, and counting them would start
+// every term up to ReserveAhead ahead of the wall clock.
+func (h *Host) bound(in *hosted, st LogState) float64 {
+	if st.Holder != h.holder {
+		return st.Bound()
+	}
+	b := max(st.Reserved, h.inherited)
+	if in.sequenced {
+		b = max(b, h.wide)
+	}
+	return b
 }
 
 // stepDown ends the term: everything queued or popped fails with

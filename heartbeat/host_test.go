@@ -421,3 +421,185 @@ func TestRunLoop(t *testing.T) {
 		t.Fatalf("submit after shutdown: %v", after)
 	}
 }
+
+// wideLog records what a host appends: how many log-wide reservations,
+// how many per-instance ones, and the highest durable log-wide mark.
+type wideLog struct {
+	heartbeat.Log
+	mu              sync.Mutex
+	appends, wides  int
+	perInstance     int
+	durable         float64
+	publishedAbove  int
+	publishedStates int
+}
+
+func (l *wideLog) Append(ctx context.Context, bs []heartbeat.Batch) error {
+	err := l.Log.Append(ctx, bs)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.appends++
+	for i, b := range bs {
+		switch {
+		case b.Instance == heartbeat.AllInstances:
+			l.wides++
+			if heartbeat.BatchErr(err, i) == nil {
+				l.durable = max(l.durable, b.Reserve)
+			}
+		case b.Reserve > 0:
+			l.perInstance++
+		}
+	}
+	return err
+}
+
+// A host with many instances renews ONE reserved mark for all of them,
+// about every ReserveAhead/2, instead of one per instance; every tick it
+// publishes is at or below a mark that was durable before publication;
+// every instance keeps its tick rate.
+func TestHostWideReservation(t *testing.T) {
+	const n = 100
+	fake := clock.NewFake(heartbeattest.Epoch)
+	start := fake.Now()
+	wl := &wideLog{Log: heartbeat.NewMemLog()}
+	ticks := map[string]int{}
+	cfg := heartbeat.HostConfig{Signer: heartbeattest.Signer(1), Log: wl, Lease: heartbeat.NewMemLease(fake), Clock: fake,
+		Elapsed: func() time.Duration { return fake.Now().Sub(start) },
+		Authorizer: heartbeat.AuthorizerFunc(func(context.Context, string, string, heartbeat.Role, time.Time) error {
+			return nil
+		}),
+		Sink: heartbeat.SinkFunc(func(p heartbeat.Publication) {
+			wl.mu.Lock()
+			defer wl.mu.Unlock()
+			wl.publishedStates++
+			if p.Tick.State > wl.durable {
+				wl.publishedAbove++
+			}
+			ticks[p.Meta.Instance]++
+		})}
+	h, err := heartbeat.NewHost(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := h.Add(heartbeat.InstanceConfig{Instance: heartbeattest.Key(uint64(100 + i)).Public().String(), Name: "w"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(d time.Duration) {
+		for end := fake.Now().Add(d); fake.Now().Before(end); fake.Advance(time.Millisecond) {
+			if _, err := h.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	step(time.Second) // terms start (each waits for the wall clock to reach its base)
+	wl.mu.Lock()
+	w0, a0 := wl.wides, wl.appends
+	clear(ticks)
+	wl.mu.Unlock()
+	const run = 5 * time.Second
+	step(run)
+	wl.mu.Lock()
+	defer wl.mu.Unlock()
+	renewals, appends := wl.wides-w0, wl.appends-a0
+	t.Logf("%d instances, %v: %d log-wide renewals in %d appends, %d ticks published", n, run, renewals, appends, wl.publishedStates)
+	if wl.perInstance != 0 {
+		t.Errorf("%d per-instance reservations; want none", wl.perInstance)
+	}
+	// Renewed when the last state comes within ReserveAhead/2 of the mark:
+	// between one per ReserveAhead and one per ReserveAhead/2.
+	if lo, hi := int(run/(500*time.Millisecond)), int(run/(250*time.Millisecond))+2; renewals < lo || renewals > hi {
+		t.Errorf("%d log-wide renewals in %v; want %d to %d", renewals, run, lo, hi)
+	}
+	if appends > renewals+2 {
+		t.Errorf("%d durable appends for idle instances; want one per renewal", appends)
+	}
+	if wl.publishedAbove != 0 {
+		t.Errorf("%d ticks published above the durable mark", wl.publishedAbove)
+	}
+	for inst, c := range ticks {
+		if c < int(run/(50*time.Millisecond))-1 {
+			t.Errorf("instance %s: %d ticks in %v", inst, c, run)
+		}
+	}
+	if len(ticks) != n {
+		t.Errorf("%d instances ticked; want %d", len(ticks), n)
+	}
+	// A world added now starts at the wall clock, not above the host's
+	// mark (which runs up to ReserveAhead ahead for the others).
+	late := heartbeattest.Key(99).Public().String()
+	if err := h.Add(heartbeat.InstanceConfig{Instance: late, Name: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	var first float64
+	wl.mu.Unlock()
+	for end := fake.Now().Add(200 * time.Millisecond); fake.Now().Before(end) && first == 0; fake.Advance(time.Millisecond) {
+		if _, err := h.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := wl.State(ctx, late)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Head.Seq > 0 {
+			first = st.Head.State
+		}
+	}
+	wl.mu.Lock()
+	wall := float64(fake.Now().UnixMicro()) / 1000
+	if first == 0 || first > wall+5 || first < wall-5 {
+		t.Errorf("late world's first state %v, wall clock %v (mark %v)", first, wall, wl.durable)
+	}
+}
+
+// slowStateLog makes every State read take a millisecond of (fake) time,
+// as reads do under load.
+type slowStateLog struct {
+	heartbeat.Log
+	fake *clock.Fake
+}
+
+func (l slowStateLog) State(ctx context.Context, inst string) (heartbeat.LogState, error) {
+	l.fake.Advance(time.Millisecond)
+	return l.Log.State(ctx, inst)
+}
+
+// Terms that start late in a long step still start at the wall clock: no
+// tick is ever published with a state ahead of the clock at publication
+// (a state from the future is deferred by every Gun peer, ours included).
+func TestTermStartsAtWallClock(t *testing.T) {
+	const n = 50
+	fake := clock.NewFake(heartbeattest.Epoch)
+	start := fake.Now()
+	ahead, ticks := 0, 0
+	cfg := heartbeat.HostConfig{Signer: heartbeattest.Signer(1), Log: slowStateLog{heartbeat.NewMemLog(), fake},
+		Lease: heartbeat.NewMemLease(fake), Clock: fake,
+		Elapsed: func() time.Duration { return fake.Now().Sub(start) },
+		Authorizer: heartbeat.AuthorizerFunc(func(context.Context, string, string, heartbeat.Role, time.Time) error {
+			return nil
+		}),
+		Sink: heartbeat.SinkFunc(func(p heartbeat.Publication) {
+			ticks++
+			if p.Tick.State > float64(fake.Now().UnixMicro())/1000+1 { // 1 ms: the strictly-increasing µs steps may pass a frozen fake clock
+				ahead++
+			}
+		})}
+	h, err := heartbeat.NewHost(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := h.Add(heartbeat.InstanceConfig{Instance: heartbeattest.Key(uint64(200 + i)).Public().String(), Name: "w"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for end := fake.Now().Add(2 * time.Second); fake.Now().Before(end); fake.Advance(time.Millisecond) {
+		if _, err := h.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ticks < n*20 || ahead != 0 {
+		t.Fatalf("%d of %d ticks published ahead of the wall clock", ahead, ticks)
+	}
+}

@@ -36,6 +36,8 @@ type Log interface {
 	Lookup(ctx context.Context, instance string, id Hash) (Entry, bool, error)
 	// Instances lists the instances that have metadata, sorted.
 	Instances(ctx context.Context) ([]string, error)
+	// HolderMark returns holder's log-wide reserved mark (0 if none).
+	HolderMark(ctx context.Context, holder string) (float64, error)
 }
 
 // Batch is one atomic append to one instance.
@@ -53,7 +55,18 @@ type Batch struct {
 	Tick *Tick
 	// Reserve raises the reserved high-water mark (never lowers it).
 	Reserve float64
+	// Holder names the sequencer whose log-wide mark a batch for
+	// [AllInstances] raises; unused otherwise.
+	Holder string
 }
+
+// AllInstances is the Instance of a batch that raises a sequencer's
+// log-wide reserved mark: such a batch carries only Holder and Reserve, and
+// the mark bounds the states of every instance whose current term Holder
+// holds (see [LogState.Wide]). A host that sequences many instances renews
+// this one mark a few times a second instead of one mark per instance; put
+// it first in an Append so that the batches after it may use it.
+const AllInstances = "*"
 
 func (b *Batch) empty() bool {
 	return b.Meta == nil && len(b.Entries) == 0 && b.Tick == nil && b.Reserve == 0
@@ -70,10 +83,17 @@ type LogState struct {
 	Meta     *Meta        // nil: unknown instance
 	Head     Head         // last entry
 	LastTick *Tick        // last stored (checkpoint) tick
-	Reserved float64      // reserved high-water mark: no state above it was ever issued
+	Reserved float64      // the instance's reserved high-water mark (Batch.Reserve)
+	Holder   string       // sequencer of the current term (author of the last epoch entry)
+	Wide     float64      // Holder's log-wide reserved mark (batches for AllInstances)
 	Presence []string     // joined clients, sorted
 	Snapshot *SnapshotRef // latest accepted snapshot
 }
+
+// Bound returns the reserved mark that bounds every state ever issued for
+// the instance: the larger of its own mark and its current holder's
+// log-wide one. A new term starts above it.
+func (s *LogState) Bound() float64 { return max(s.Reserved, s.Wide) }
 
 // LastState returns the highest state known to have been issued and stored.
 func (s *LogState) LastState() float64 {
@@ -127,12 +147,13 @@ type instState struct {
 	head     Head
 	lastTick *Tick
 	reserved float64
+	holder   string            // author of the last epoch entry
 	presence map[string]uint64 // client -> seq of its join
 	snapshot *SnapshotRef
 }
 
 func (s *instState) export() LogState {
-	ls := LogState{Head: s.head, Reserved: s.reserved}
+	ls := LogState{Head: s.head, Reserved: s.reserved, Holder: s.holder}
 	if s.meta != nil {
 		m := *s.meta
 		ls.Meta = &m
@@ -152,9 +173,24 @@ func (s *instState) export() LogState {
 	return ls
 }
 
-// check validates b against s without changing s. seen reports whether a
-// message id is already in the log.
-func (s *instState) check(b *Batch, seen func(Hash) (bool, error)) error {
+// checkWide validates a batch for [AllInstances].
+func checkWide(b *Batch) error {
+	if b.Meta != nil || len(b.Entries) > 0 || b.Tick != nil {
+		return fmt.Errorf("%w: a log-wide batch carries only a reserved mark", ErrMalformed)
+	}
+	if err := checkKeyText("holder", b.Holder); err != nil {
+		return err
+	}
+	if b.Reserve < 0 || b.Reserve >= maxSafeInt {
+		return fmt.Errorf("%w: reserve out of range", ErrMalformed)
+	}
+	return nil
+}
+
+// check validates b against s without changing s. wide returns a holder's
+// log-wide reserved mark; seen reports whether a message id is already in
+// the log.
+func (s *instState) check(b *Batch, wide func(holder string) float64, seen func(Hash) (bool, error)) error {
 	if err := checkKeyText("instance", b.Instance); err != nil {
 		return err
 	}
@@ -178,7 +214,14 @@ func (s *instState) check(b *Batch, seen func(Hash) (bool, error)) error {
 	// sequencer, published) above the reserved mark, so a later term that
 	// starts above the mark can never issue a state at or below one already
 	// seen.
-	mark := max(s.reserved, b.Reserve)
+	// The holder's log-wide mark bounds its states too. An epoch entry
+	// must exceed everything the previous holder may have issued: the
+	// instance's mark and, when the holder changes, the previous holder's
+	// log-wide mark. (A holder starting a new term of its own instance —
+	// a restart — may have raised its mark since for other instances; the
+	// host starts such a term above the mark it inherited, see Host.)
+	holder := s.holder
+	mark := max(s.reserved, b.Reserve, wide(holder))
 	head := s.head
 	ids := map[Hash]struct{}{}
 	for i := range b.Entries {
@@ -202,16 +245,19 @@ func (s *instState) check(b *Batch, seen func(Hash) (bool, error)) error {
 		case e.State <= head.State:
 			return fmt.Errorf("heartbeat: entry %d state %v <= %v: %w", e.Seq, e.State, head.State, ErrOrder)
 		}
-		if e.State > mark {
-			return fmt.Errorf("heartbeat: entry %d state %v above the reserved mark %v: %w", e.Seq, e.State, mark, ErrOrder)
-		}
 		if e.Kind == KindEpoch {
 			if e.Epoch <= head.Epoch {
 				return fmt.Errorf("heartbeat: epoch entry %d does not raise epoch %d: %w", e.Seq, head.Epoch, ErrStaleEpoch)
 			}
-			if e.State <= s.reserved {
-				return fmt.Errorf("heartbeat: epoch entry %d state %v at or below reserved %v: %w", e.Seq, e.State, s.reserved, ErrOrder)
+			prev := s.reserved
+			if e.Author != holder {
+				prev = max(prev, wide(holder))
 			}
+			if e.State <= prev {
+				return fmt.Errorf("heartbeat: epoch entry %d state %v at or below reserved %v: %w", e.Seq, e.State, prev, ErrOrder)
+			}
+			holder = e.Author
+			mark = max(s.reserved, b.Reserve, wide(holder))
 		} else if e.Epoch != head.Epoch {
 			return fmt.Errorf("heartbeat: entry %d changes epoch without an epoch entry: %w", e.Seq, ErrOrder)
 		}
@@ -228,6 +274,9 @@ func (s *instState) check(b *Batch, seen func(Hash) (bool, error)) error {
 			if found {
 				return fmt.Errorf("heartbeat: message %s: %w", id, ErrDuplicate)
 			}
+		}
+		if e.State > mark {
+			return fmt.Errorf("heartbeat: entry %d state %v above the reserved mark %v: %w", e.Seq, e.State, mark, ErrOrder)
 		}
 		head = Head{Seq: e.Seq, Hash: e.Hash(), State: e.State, Epoch: e.Epoch}
 	}
@@ -280,6 +329,8 @@ func (s *instState) apply(b *Batch) {
 			delete(s.presence, e.Author)
 		case KindSnapshot:
 			s.snapshot = &SnapshotRef{Seq: e.Ref, Hash: e.RefHash, Marker: e.Seq}
+		case KindEpoch:
+			s.holder = e.Author
 		}
 	}
 	if b.Tick != nil {

@@ -206,3 +206,88 @@ func TestLeases(t *testing.T) {
 		t.Fatalf("after restart: %+v %v", g, err)
 	}
 }
+
+// A holder's log-wide reserved mark (a batch for AllInstances) bounds the
+// states of every instance whose current term it holds: entries above an
+// instance's own mark are stored once the holder's mark covers them, in
+// the same Append when the wide batch comes first; another holder's mark
+// does not count; marks never fall and survive a reopen; a new holder's
+// term must start above the previous holder's mark.
+func TestLogWideReserve(t *testing.T) {
+	for name, mk := range logImpls() {
+		t.Run(name, func(t *testing.T) {
+			log, reopen := mk(t)
+			owner := heartbeattest.Signer(1)
+			inst := owner.Public()
+			s := heartbeattest.NewStream(owner, inst, 1, heartbeat.Head{}, nil, 0, heartbeattest.Epoch)
+			b1 := firstBatch(s)
+			if err := log.Append(ctx, []heartbeat.Batch{b1}); err != nil {
+				t.Fatal(err)
+			}
+			own := b1.Reserve
+			// A tick two seconds on: above the instance's mark, no Reserve.
+			s.Message(heartbeattest.Signer(2), heartbeattest.Epoch.UnixMilli(), `{"n":2}`)
+			tk := s.Tick(2 * time.Second)
+			b2 := heartbeat.Batch{Instance: inst, Entries: s.Entries[len(s.Entries)-1:], Tick: &tk}
+			if tk.State <= own {
+				t.Fatalf("test setup: tick %v not above the instance mark %v", tk.State, own)
+			}
+			if err := heartbeat.BatchErr(log.Append(ctx, []heartbeat.Batch{b2}), 0); !errors.Is(err, heartbeat.ErrOrder) {
+				t.Fatalf("above both marks: %v", err)
+			}
+			wide := tk.State + 500
+			other := heartbeattest.Signer(7).Public()
+			// Malformed log-wide batches are refused.
+			for _, bad := range []heartbeat.Batch{
+				{Instance: heartbeat.AllInstances, Holder: owner.Public(), Reserve: wide, Tick: &tk},
+				{Instance: heartbeat.AllInstances, Holder: owner.Public(), Reserve: -1},
+				{Instance: heartbeat.AllInstances, Reserve: wide},
+			} {
+				if err := heartbeat.BatchErr(log.Append(ctx, []heartbeat.Batch{bad}), 0); err == nil {
+					t.Fatalf("malformed wide batch %+v accepted", bad)
+				}
+			}
+			// Another holder's mark covers nothing of this instance.
+			if err := heartbeat.BatchErr(log.Append(ctx, []heartbeat.Batch{{Instance: heartbeat.AllInstances, Holder: other, Reserve: wide}, b2}), 1); !errors.Is(err, heartbeat.ErrOrder) {
+				t.Fatalf("covered by another holder's mark: %v", err)
+			}
+			// The holder's mark first, then the batch, in one call.
+			if err := log.Append(ctx, []heartbeat.Batch{{Instance: heartbeat.AllInstances, Holder: owner.Public(), Reserve: wide}, b2}); err != nil {
+				t.Fatalf("wide mark then batch: %v", err)
+			}
+			// A lower mark changes nothing.
+			if err := log.Append(ctx, []heartbeat.Batch{{Instance: heartbeat.AllInstances, Holder: owner.Public(), Reserve: 1}}); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 2; i++ {
+				if i == 1 {
+					log = reopen()
+				}
+				st, err := log.State(ctx, inst)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Holder != owner.Public() || st.Wide != wide || st.Reserved != own || st.Bound() != wide || st.Head.Seq != b2.Entries[0].Seq {
+					t.Fatalf("reopen=%v: holder %q wide %v reserved %v bound %v head %d", i == 1, st.Holder, st.Wide, st.Reserved, st.Bound(), st.Head.Seq)
+				}
+				if m, err := log.HolderMark(ctx, owner.Public()); err != nil || m != wide {
+					t.Fatalf("reopen=%v: holder mark %v %v", i == 1, m, err)
+				}
+			}
+			// A new holder must start above the previous holder's mark.
+			st, _ := log.State(ctx, inst)
+			low := heartbeattest.NewStream(heartbeattest.Signer(9), inst, 2, st.Head, st.Meta, st.Reserved, heartbeattest.Epoch)
+			if err := heartbeat.BatchErr(log.Append(ctx, []heartbeat.Batch{{Instance: inst, Entries: low.Entries, Reserve: low.Reserve + 1e6}}), 0); !errors.Is(err, heartbeat.ErrOrder) {
+				t.Fatalf("new term below the previous holder's mark: %v", err)
+			}
+			s2 := heartbeattest.NewStream(heartbeattest.Signer(9), inst, 2, st.Head, st.Meta, st.Bound(), heartbeattest.Epoch)
+			tk2 := s2.Tick(time.Millisecond)
+			if err := log.Append(ctx, []heartbeat.Batch{{Instance: inst, Entries: s2.Entries, Tick: &tk2, Reserve: s2.Reserve}}); err != nil {
+				t.Fatalf("new term above the bound: %v", err)
+			}
+			if st, _ := log.State(ctx, inst); st.Holder != heartbeattest.Signer(9).Public() || st.Wide != 0 {
+				t.Fatalf("after takeover: holder %q wide %v", st.Holder, st.Wide)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ type MemLog struct {
 	mu    sync.RWMutex
 	insts map[string]*memInst
 	blobs map[Hash][]byte
+	marks map[string]float64 // log-wide reserved marks by holder
 }
 
 type memInst struct {
@@ -24,7 +25,7 @@ type memInst struct {
 
 // NewMemLog returns an empty MemLog.
 func NewMemLog() *MemLog {
-	return &MemLog{insts: map[string]*memInst{}, blobs: map[Hash][]byte{}}
+	return &MemLog{insts: map[string]*memInst{}, blobs: map[Hash][]byte{}, marks: map[string]float64{}}
 }
 
 var _ Log = (*MemLog)(nil)
@@ -42,11 +43,22 @@ func (l *MemLog) Append(ctx context.Context, batches []Batch) error {
 		if b.empty() {
 			continue
 		}
+		if b.Instance == AllInstances {
+			if err := checkWide(b); err != nil {
+				if errs == nil {
+					errs = make(AppendError, len(batches))
+				}
+				errs[i] = err
+				continue
+			}
+			l.marks[b.Holder] = max(l.marks[b.Holder], b.Reserve)
+			continue
+		}
 		in := l.insts[b.Instance]
 		if in == nil {
 			in = &memInst{ids: map[Hash]uint64{}}
 		}
-		err := in.st.check(b, func(id Hash) (bool, error) { _, ok := in.ids[id]; return ok, nil })
+		err := in.st.check(b, l.mark, func(id Hash) (bool, error) { _, ok := in.ids[id]; return ok, nil })
 		if err != nil {
 			if errs == nil {
 				errs = make(AppendError, len(batches))
@@ -80,7 +92,18 @@ func (l *MemLog) State(ctx context.Context, instance string) (LogState, error) {
 	if in == nil {
 		return LogState{}, ctx.Err()
 	}
-	return in.st.export(), ctx.Err()
+	ls := in.st.export()
+	ls.Wide = l.marks[ls.Holder]
+	return ls, ctx.Err()
+}
+
+func (l *MemLog) mark(holder string) float64 { return l.marks[holder] }
+
+// HolderMark implements [Log].
+func (l *MemLog) HolderMark(ctx context.Context, holder string) (float64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.marks[holder], ctx.Err()
 }
 
 // Read implements [Log].

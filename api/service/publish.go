@@ -117,8 +117,15 @@ func (p *publisher) write(batch []heartbeat.Publication) {
 	}
 	// Not ctx: a publication taken off the queue must reach the graph even
 	// when the service is stopping (its entries are acknowledged already).
-	if _, err := p.s.db.Put(context.Background(), diff, nil); err != nil {
+	if res, err := p.s.db.Put(context.Background(), diff, nil); err != nil {
 		p.s.logger.Error("service: writing publications to the graph failed", "err", err, "publications", len(batch))
+		p.s.m.publishErrors.Inc()
+	} else if len(res.Refused) > 0 {
+		// Only a state too far in the future or a full deferral queue can
+		// refuse our own writes: followers miss those fields.
+		f := res.Refused[0]
+		p.s.logger.Error("service: the graph refused published fields", "fields", len(res.Refused),
+			"soul", f.Soul, "field", f.Field, "err", f.Err)
 		p.s.m.publishErrors.Inc()
 	} else {
 		now := float64(p.s.clk.Now().UnixMicro()) / 1000

@@ -56,6 +56,7 @@ type ServeCmd struct {
 	HeaderTimeout    time.Duration `default:"5s" env:"LUMINARY_HEADER_TIMEOUT" help:"How long a client may take to send request headers (Slowloris guard)."`
 
 	CPUProfile string `hidden:"" help:"Write a CPU profile to this file until shutdown (for benchmarking)."`
+	DebugAddr  string `hidden:"" env:"LUMINARY_DEBUG_ADDR" help:"Serve net/http/pprof on this address (keep it on loopback; for profiling)."`
 }
 
 // Run runs the relay until SIGINT or SIGTERM.
@@ -80,6 +81,13 @@ func (c *ServeCmd) Run(env *Env) error {
 			pprof.StopCPUProfile()
 			f.Close()
 		}()
+	}
+	if c.DebugAddr != "" {
+		stopDebug, err := serveDebug(c.DebugAddr, logger)
+		if err != nil {
+			return fmt.Errorf("serve: debug listener: %w", err)
+		}
+		defer stopDebug()
 	}
 	var peers []string
 	for _, p := range c.Peers {
