@@ -112,6 +112,9 @@ type Hash [32]byte
 // String returns the unpadded base64url text of h.
 func (h Hash) String() string { return b64.EncodeToString(h[:]) }
 
+// appendText appends the String form of h.
+func (h Hash) appendText(dst []byte) []byte { return b64.AppendEncode(dst, h[:]) }
+
 // IsZero reports whether h is all zero (the "previous hash" of seq 1).
 func (h Hash) IsZero() bool { return h == Hash{} }
 

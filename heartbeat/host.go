@@ -529,11 +529,12 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 			w.rec = len(recs)
 			recs = append(recs, in.seq.Tick(el))
 			if due {
+				// The next tick falls on the host's grid of this period, so
+				// that every instance of one rate ticks in the same round,
+				// under one signature, whenever it started; a late round
+				// does not shift the cadence, and missed slots are skipped.
 				period := in.seq.meta.Period()
-				in.nextDue += period
-				if in.nextDue <= el {
-					in.nextDue = el + period
-				}
+				in.nextDue = (el/period + 1) * period
 			}
 		}
 		w.batch = Batch{Instance: in.ic.Instance, Entries: w.entries}
