@@ -94,11 +94,12 @@ type BoltStore struct {
 	opt BoltOptions
 	log *slog.Logger
 
-	mu     sync.RWMutex // guards closed against concurrent queue sends
-	closed bool
-	queue  chan *mergeReq
-	quit   chan struct{}
-	exited chan struct{}
+	mu      sync.RWMutex // guards closed against concurrent queue sends
+	closed  bool
+	queue   chan *mergeReq
+	answers chan []*mergeReq // committed batches, for the answerer
+	quit    chan struct{}
+	exited  chan struct{} // closed when the writer and the answerer are done
 
 	failed atomic.Pointer[error] // sticky commit failure
 
@@ -199,15 +200,17 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 		return nil, fmt.Errorf("graph: open %s: %w", path, err)
 	}
 	s := &BoltStore{
-		db:     db,
-		opt:    opt,
-		log:    log,
-		queue:  make(chan *mergeReq, opt.QueueLen),
-		quit:   make(chan struct{}),
-		exited: make(chan struct{}),
-		vol:    NewMemoryStore(),
+		db:      db,
+		opt:     opt,
+		log:     log,
+		queue:   make(chan *mergeReq, opt.QueueLen),
+		answers: make(chan []*mergeReq, 1),
+		quit:    make(chan struct{}),
+		exited:  make(chan struct{}),
+		vol:     NewMemoryStore(),
 	}
 	go s.run()
+	go s.answer()
 	return s, nil
 }
 
@@ -285,9 +288,13 @@ func checkKeys(diff Graph) error {
 	return nil
 }
 
-// run is the writer goroutine.
+// run is the writer goroutine. It commits a batch as soon as the previous
+// commit's fsync has returned, taking whatever was queued meanwhile (no
+// lingering), and hands each committed batch to the answerer, so that
+// notifying subscribers and acknowledging callers overlaps the next
+// commit instead of delaying it.
 func (s *BoltStore) run() {
-	defer close(s.exited)
+	defer close(s.answers)
 	batch := make([]*mergeReq, 0, s.opt.MaxBatch)
 	for {
 		var r *mergeReq
@@ -316,20 +323,39 @@ func (s *BoltStore) run() {
 	}
 }
 
-// commit applies one batch in one transaction and answers its callers.
+// answer is the answerer goroutine: for each committed batch, in commit
+// order, it calls the subscribers' committed callbacks (in request order)
+// and then answers every caller. The answers channel holds one batch, so
+// the writer runs at most two batches ahead.
+func (s *BoltStore) answer() {
+	defer close(s.exited)
+	for batch := range s.answers {
+		for _, r := range batch {
+			if r.err == nil && r.committed != nil && len(r.accepted) > 0 {
+				r.committed(r.accepted)
+			}
+		}
+		for _, r := range batch {
+			r.finish()
+		}
+	}
+}
+
+// commit applies one batch in one transaction and hands it to the
+// answerer (batch is reused by the caller; the answerer gets a copy).
 func (s *BoltStore) commit(batch []*mergeReq) {
+	answered := append(make([]*mergeReq, 0, len(batch)), batch...)
+	defer func() { s.answers <- answered }()
 	if f := s.failed.Load(); f != nil {
 		for _, r := range batch {
 			r.err = *f
-			r.finish()
 		}
 		return
 	}
-	live := batch[:0:0]
+	live := make([]*mergeReq, 0, len(batch))
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
-			r.finish()
 			continue
 		}
 		live = append(live, r)
@@ -406,7 +432,6 @@ func (s *BoltStore) commit(batch []*mergeReq) {
 		}
 		for _, r := range live {
 			r.accepted, r.err = nil, failure
-			r.finish()
 		}
 		return
 	}
@@ -422,15 +447,8 @@ func (s *BoltStore) commit(batch []*mergeReq) {
 	if s.opt.OnCommit != nil {
 		s.opt.OnCommit(info)
 	}
-	// Notify in commit order first, then release the callers.
-	for _, r := range live {
-		if r.committed != nil && len(r.accepted) > 0 {
-			r.committed(r.accepted)
-		}
-	}
-	for _, r := range live {
-		r.finish()
-	}
+	// The answerer notifies in commit order first, then releases the
+	// callers.
 }
 
 // split separates the fields of volatile souls (BoltOptions.Volatile)

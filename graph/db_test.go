@@ -402,3 +402,62 @@ func TestDBRefusesMetaField(t *testing.T) {
 		t.Fatalf("AppendJSON = %s", got)
 	}
 }
+
+// gateStore holds every Merge until release is closed.
+type gateStore struct {
+	Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *gateStore) Merge(ctx context.Context, g Graph) (Graph, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.Merge(ctx, g)
+}
+
+// Publish announces the fields due now before the store merges them (the
+// store's commit is not waited for), exactly once; fields ahead of the
+// clock are deferred and announced when they land.
+func TestDBPublish(t *testing.T) {
+	fc := clock.NewFake(epoch)
+	gs := &gateStore{Store: NewMemoryStore(), entered: make(chan struct{}, 4), release: make(chan struct{})}
+	db := NewDB(gs, DBConfig{Clock: fc})
+	t.Cleanup(func() { db.Close(); gs.Store.Close() })
+	notes := make(chan note, 100)
+	db.Subscribe(func(g Graph, origin any) { notes <- note{g, origin} })
+	ctx := context.Background()
+	g := put1("log", "head", Number(7), nowMs())
+	g.Set("log", "later", Field{String("x"), nowMs() + 1000})
+	done := make(chan PutResult, 1)
+	go func() {
+		res, err := db.Publish(ctx, g, "seq")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	n := waitNote(t, notes)
+	if n.origin != "seq" || n.g.Len() != 1 || n.g["log"].Fields["head"].Value != Number(7) {
+		t.Fatalf("announcement %s", n.g.AppendJSON(nil))
+	}
+	<-gs.entered // the store's merge has started and is held
+	select {
+	case <-done:
+		t.Fatal("Publish returned before the store merged")
+	default:
+	}
+	close(gs.release)
+	if res := <-done; res.Deferred != 1 || res.Accepted.Len() != 1 {
+		t.Fatalf("Publish = %+v", res)
+	}
+	if f, err := db.GetField(ctx, "log", "head"); err != nil || f.Value != Number(7) {
+		t.Fatalf("stored: %v %v", f, err)
+	}
+	noNote(t, notes) // announced once, not again by the store
+	fc.Advance(time.Second)
+	<-gs.entered
+	if n := waitNote(t, notes); n.g["log"].Fields["later"].Value != String("x") {
+		t.Fatalf("landing note %s", n.g.AppendJSON(nil))
+	}
+}
