@@ -42,12 +42,7 @@ func BenchmarkSequencerThroughput(b *testing.B) {
 			defer func() { cancel(); <-done }()
 			author, _ := keys.Generate(curve)
 			signer := heartbeat.KeySigner(author)
-			for { // wait for the term to start
-				if st, _ := h.Status(inst); st.Active && st.Seq > 0 {
-					break
-				}
-				time.Sleep(time.Millisecond) // benchmark setup on the real clock, not a test wait
-			}
+			waitActive(b, h, inst)
 			msgs := make([]heartbeat.Message, b.N)
 			now := time.Now().UnixMilli()
 			for i := range msgs {
@@ -234,12 +229,7 @@ func BenchmarkSequencerLatency(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- h.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
-	for {
-		if st, _ := h.Status(inst); st.Active && st.Seq > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond) // benchmark setup on the real clock
-	}
+	waitActive(b, h, inst)
 	signer := heartbeattest.Signer(2)
 	n := max(b.N, 2000)
 	msgs := make([]heartbeat.Message, n)
@@ -314,4 +304,23 @@ func BenchmarkBoltAppend(b *testing.B) {
 	}
 	b.StopTimer()
 	reportCPU(b, cpu0)
+}
+
+// waitActive blocks until the host runs a term of inst (its genesis entry
+// is durable), polling its status on a ticker for at most 10 s.
+func waitActive(b *testing.B, h *heartbeat.Host, inst string) {
+	b.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		if st, _ := h.Status(inst); st.Active && st.Seq > 0 {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			b.Fatalf("instance %s: no term after 10 s", inst)
+		}
+	}
 }
