@@ -162,6 +162,7 @@ func (t *Tick) MarshalJSON() ([]byte, error) { return t.AppendJSON(nil), nil }
 // per world, so this is on its hottest path.
 func (t *Tick) AppendJSON(dst []byte) []byte {
 	var hb [64]byte
+	dst = slices.Grow(dst, 256+len(t.Instance)+len(t.Proof.Signer)+46*len(t.Proof.Path))
 	dst = append(dst, `{"instance":`...)
 	dst = jsjson.AppendString(dst, t.Instance)
 	dst = append(dst, `,"epoch":`...)
