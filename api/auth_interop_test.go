@@ -42,6 +42,12 @@ func (g authGuard) CheckPut(ctx context.Context, p *api.PeerInfo, diff graph.Gra
 	return g.c.CheckPut(ctx, authPeer(p), diff)
 }
 
+// Preverify lets the relay verify signatures on its workers
+// (api.Preverifier), as the relay's own guard does.
+func (g authGuard) Preverify(ctx context.Context, _ *api.PeerInfo, diff graph.Graph) context.Context {
+	return g.c.Preverify(ctx, diff)
+}
+
 func (g authGuard) CheckGet(ctx context.Context, p *api.PeerInfo, soul string) error {
 	return g.c.CheckGet(ctx, authPeer(p), soul)
 }

@@ -128,7 +128,7 @@ func benchPutAck(b *testing.B, store graph.Store) {
 // to every subscriber.
 func BenchmarkFanout(b *testing.B) {
 	const subs, window = 50, 32
-	e := newEnv(b, withLimits(func(l *Limits) { l.SendQueue = 4096; noIdleTimeout(l) }))
+	e := newEnv(b, withLimits(func(l *Limits) { l.SendBuffer = 64 << 20; noIdleTimeout(l) }))
 	st := e.now() - 1000
 	var wg sync.WaitGroup
 	lat := make([][]time.Duration, subs)

@@ -54,6 +54,14 @@ type conn struct {
 	released      chan struct{}
 	frameWeight   int64 // weight of each put of the frame being handled
 
+	// turns holds puts being preverified, in order (relay.go).
+	turns *putTurns
+
+	// Stall tracking, used only by the server's sweep (checkStalled): the
+	// write progress it last saw and since when it has seen none.
+	stallSeen uint64
+	stallFrom time.Time
+
 	// subs is this connection's subscriptions, guarded by s.subs.mu.
 	subs map[string]*subscription
 	subN int // subscriptions held (whole souls plus single fields)
@@ -103,43 +111,79 @@ func (c *conn) run() {
 	c.readLoop()
 }
 
-// enqueue queues one frame without blocking. If the queue is full the
-// connection is closed as a slow consumer: the broadcaster never waits for
-// one connection.
-func (c *conn) enqueue(frame []byte) bool { return c.push(frame, 0) }
-
-// enqueueAck queues a put's ack. Acks have MaxInflightPuts slots of their
-// own on top of SendQueue (there is at most one ack per in-flight put), so
-// a burst of acks from one group commit never counts as a slow consumer.
-func (c *conn) enqueueAck(frame []byte) bool { return c.push(frame, c.s.lim.MaxInflightPuts) }
-
-func (c *conn) push(frame []byte, extra int) bool {
+// enqueue queues one frame without blocking. If the connection's unsent
+// bytes would exceed Limits.SendBuffer the connection is closed as a slow
+// consumer instead (1013): the broadcaster never waits for one connection.
+func (c *conn) enqueue(frame []byte) bool {
 	if c.closing.Load() {
 		return false
 	}
-	if c.q.push(frame, c.s.lim.SendQueue+extra) {
+	if c.q.push(frame, int64(c.s.lim.SendBuffer)) {
 		return true
 	}
-	if c.closeWith(websocket.CloseTryAgainLater, "slow consumer: send queue full", false) {
-		c.s.m.slowConsumers.Inc()
-		c.log.Warn("closing slow consumer", "queue", c.s.lim.SendQueue)
-		// The writer is probably stuck in a write to this peer: fail that
-		// write now instead of after WriteWait, and do not wait politely
-		// for the peer's close frame.
-		c.hard.Store(true)
-		_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Now())
-	}
+	c.slowClose(slowBytes, "slow consumer: send buffer full",
+		"unsent_bytes", c.q.pending(), "limit", c.s.lim.SendBuffer)
 	return false
 }
 
-// enqueueWait queues one frame, waiting for room; used where the relay
-// itself produces a burst (re-subscribing a peer link) and can wait.
+// enqueueAck queues a put's ack. Acks are counted against the same byte
+// budget as everything else (an ack is about 40 bytes, and there are at
+// most MaxInflightPuts of them queued); when the writer is behind they go
+// out many to a frame.
+func (c *conn) enqueueAck(frame []byte) bool { return c.enqueue(frame) }
+
+// Reasons for closing a slow consumer (metric label values).
+const (
+	slowBytes   = "bytes"   // unsent bytes over Limits.SendBuffer
+	slowStalled = "stalled" // no write progress for Limits.SlowTimeout
+	slowWrite   = "write"   // one frame write timed out (Limits.WriteWait)
+)
+
+// slowClose closes the connection as a slow consumer (1013, try again
+// later) and counts it under reason. Only the first close counts.
+func (c *conn) slowClose(reason, text string, attrs ...any) {
+	if !c.closeWith(websocket.CloseTryAgainLater, text, false) {
+		return
+	}
+	c.s.m.slowConsumer(reason).Inc()
+	c.log.Warn("closing slow consumer", append([]any{"reason", reason}, attrs...)...)
+	// The writer is probably stuck in a write to this peer: fail that
+	// write now instead of after WriteWait, and do not wait politely for
+	// the peer's close frame.
+	c.hard.Store(true)
+	_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Now())
+}
+
+// checkStalled closes the connection if it has had unsent data and made
+// no write progress for Limits.SlowTimeout. Only the server's sweep calls
+// it, every SlowTimeout/4: a stall is timed from the first sweep that saw
+// unsent bytes and no write since the sweep before, so it is closed
+// between SlowTimeout and SlowTimeout*5/4 after its last write.
+func (c *conn) checkStalled(now time.Time) {
+	if c.closing.Load() {
+		return
+	}
+	unsent, progress := c.q.state()
+	switch {
+	case unsent == 0:
+		c.stallFrom = time.Time{}
+	case progress != c.stallSeen || c.stallFrom.IsZero():
+		c.stallSeen, c.stallFrom = progress, now
+	case now.Sub(c.stallFrom) >= c.s.lim.SlowTimeout:
+		c.slowClose(slowStalled, "slow consumer: no write progress",
+			"unsent_bytes", unsent, "stalled_for", now.Sub(c.stallFrom).String())
+	}
+}
+
+// enqueueWait queues one frame, waiting while the connection holds more
+// than half its send buffer; used where the relay itself produces a burst
+// (re-subscribing a peer link) and can wait.
 func (c *conn) enqueueWait(ctx context.Context, frame []byte) bool {
 	for {
 		if c.closing.Load() {
 			return false
 		}
-		if c.q.push(frame, c.s.lim.SendQueue) {
+		if c.q.push(frame, int64(c.s.lim.SendBuffer/2)) {
 			return true
 		}
 		select {
@@ -152,27 +196,40 @@ func (c *conn) enqueueWait(ctx context.Context, frame []byte) bool {
 	}
 }
 
-// outQueue is a connection's bounded queue of outgoing frames. It holds no
-// memory beyond what is queued (a channel would allocate its whole capacity
-// for every connection).
+// frameOverhead is what one queued frame costs beyond its bytes (slice
+// header, allocation rounding), so that a flood of tiny frames is bounded
+// by the byte budget too.
+const frameOverhead = 32
+
+// outQueue is a connection's queue of outgoing frames, bounded in bytes.
+// It holds no memory beyond what is queued (a channel would allocate its
+// whole capacity for every connection). Bytes count as unsent from push
+// until the writer has written them (sent), so frames the writer holds
+// while it is blocked on the socket still count.
 type outQueue struct {
-	mu      sync.Mutex
-	items   [][]byte
-	ready   chan struct{} // signalled when items becomes non-empty
-	drained chan struct{} // signalled when the writer took items
+	mu       sync.Mutex
+	items    [][]byte
+	unsent   int64         // bytes queued or being written (with frameOverhead each)
+	progress uint64        // frames written so far
+	ready    chan struct{} // signalled when items becomes non-empty
+	drained  chan struct{} // signalled when the writer has written something
 }
 
 func newOutQueue() outQueue {
 	return outQueue{ready: make(chan struct{}, 1), drained: make(chan struct{}, 1)}
 }
 
-// push appends f unless limit frames are already queued.
-func (q *outQueue) push(f []byte, limit int) bool {
+// push appends f unless the unsent bytes would exceed limit. A queue with
+// nothing unsent always takes one frame, however large (a get reply can
+// be bigger than the budget).
+func (q *outQueue) push(f []byte, limit int64) bool {
+	cost := int64(len(f)) + frameOverhead
 	q.mu.Lock()
-	if len(q.items) >= limit {
+	if q.unsent > 0 && q.unsent+cost > limit {
 		q.mu.Unlock()
 		return false
 	}
+	q.unsent += cost
 	q.items = append(q.items, f)
 	n := len(q.items)
 	q.mu.Unlock()
@@ -185,7 +242,8 @@ func (q *outQueue) push(f []byte, limit int) bool {
 	return true
 }
 
-// take moves up to max queued frames to dst.
+// take moves up to max queued frames to dst. Their bytes stay unsent until
+// the writer calls sent.
 func (q *outQueue) take(dst [][]byte, max int) [][]byte {
 	q.mu.Lock()
 	n := min(len(q.items), max)
@@ -201,18 +259,46 @@ func (q *outQueue) take(dst [][]byte, max int) [][]byte {
 		q.items = q.items[n:]
 	}
 	q.mu.Unlock()
+	return dst
+}
+
+// sent records that frames were written: they no longer count as unsent,
+// and the write is progress.
+func (q *outQueue) sent(frames [][]byte) {
+	var cost int64
+	for _, f := range frames {
+		cost += int64(len(f)) + frameOverhead
+	}
+	q.mu.Lock()
+	q.unsent -= cost
+	q.progress += uint64(len(frames))
+	q.mu.Unlock()
 	select {
 	case q.drained <- struct{}{}:
 	default:
 	}
-	return dst
 }
 
-// size returns the number of queued frames.
+// size returns the number of queued frames (not counting those the writer
+// holds).
 func (q *outQueue) size() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items)
+}
+
+// pending returns the unsent bytes.
+func (q *outQueue) pending() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.unsent
+}
+
+// state returns the unsent bytes and the number of frames written so far.
+func (q *outQueue) state() (unsent int64, progress uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.unsent, q.progress
 }
 
 // closeWith starts closing the connection: no more frames are queued, the
@@ -357,7 +443,20 @@ func (c *conn) writeFrames(batch [][]byte) bool {
 		err = cerr
 	}
 	c.s.m.framesOut.Inc()
-	return err == nil
+	if err != nil {
+		if isNetTimeout(err) && !c.closing.Load() {
+			// The peer took no bytes for WriteWait: the time budget's
+			// backstop when SlowTimeout is longer than WriteWait.
+			c.hard.Store(true)
+			if c.closeWith(0, "", false) {
+				c.s.m.slowConsumer(slowWrite).Inc()
+				c.log.Warn("closing slow consumer", "reason", slowWrite, "unsent_bytes", c.q.pending())
+			}
+		}
+		return false
+	}
+	c.q.sent(batch)
+	return true
 }
 
 // truncateReason keeps a close reason within the 123 bytes a close frame

@@ -85,9 +85,11 @@
 //     before the upgrade (503 / 429, "blocked: too many connections ...");
 //     a get beyond Limits.MaxSubscriptions is answered with
 //     "blocked: too many subscriptions" and a strike. A connection whose
-//     send queue fills (Limits.SendQueue frames, plus one slot per
-//     in-flight put for its acks) is closed with 1013: the broadcaster
-//     never waits for a slow reader.
+//     unsent bytes would exceed Limits.SendBuffer, or which has had unsent
+//     bytes and written nothing for Limits.SlowTimeout, is closed with 1013
+//     as a slow consumer: the broadcaster never waits for a slow reader. A
+//     reader that is merely behind gets its messages coalesced into
+//     JSON-array frames and is not closed.
 //   - A WebSocket upgrade with an Origin header that is neither same-origin
 //     nor in Config.AllowedOrigins is refused with 403.
 //

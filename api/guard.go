@@ -26,6 +26,19 @@ type Guard interface {
 	CheckGet(ctx context.Context, p *PeerInfo, soul string) error
 }
 
+// Preverifier is an optional interface of a Guard. Preverify does the part
+// of CheckPut that does not depend on the order of puts — signature
+// verification — for diff, and returns the context to pass to the CheckPut
+// call for the same diff, carrying its results. The relay calls Preverify
+// on up to Limits.VerifyWorkers goroutines at once, so that even one
+// connection's puts are verified on every core, and then calls CheckPut in
+// the connection's order with the returned context. Preverify must be safe
+// for concurrent use and change no state; CheckPut must reach the same
+// decisions with or without it.
+type Preverifier interface {
+	Preverify(ctx context.Context, p *PeerInfo, diff graph.Graph) context.Context
+}
+
 // OpenGuard allows every put and get.
 type OpenGuard struct{}
 

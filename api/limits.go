@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/krestianstvo/luminary/graph"
@@ -39,11 +40,24 @@ type Limits struct {
 	// MaxConnsPerIP caps open inbound connections from one remote IP
 	// (X-Forwarded-For is never trusted). Default 256.
 	MaxConnsPerIP int
-	// SendQueue is the number of outgoing messages queued per connection
-	// (pushes, replies, errors; put acks have MaxInflightPuts more slots of
-	// their own). A connection whose queue is full is closed (1013) instead
-	// of making the broadcaster wait. Default 256.
-	SendQueue int
+	// SendBuffer is the most bytes queued for one connection and not yet
+	// written to its socket (pushes, replies, acks, errors; each frame
+	// counts 32 bytes more than its length). A connection that would go
+	// over it is closed with 1013 (try again later) as a slow consumer,
+	// instead of making the broadcaster wait. A connection with nothing
+	// unsent may always queue one frame, however large. While the writer is
+	// behind, queued messages go out as JSON-array frames of up to 64
+	// messages. Default 8 MiB (about 30,000 pushes of a 200-byte value:
+	// 3 s of a 10,000 puts/s stream).
+	SendBuffer int
+	// SlowTimeout closes a connection (1013) that has had unsent bytes and
+	// made no write progress (no frame written to its socket) for this
+	// long, however little it holds. A sweep on the injected clock checks
+	// every SlowTimeout/4, so such a connection is closed between
+	// SlowTimeout and SlowTimeout*5/4 after its last write. Independently,
+	// one frame write that takes longer than WriteWait fails and ends the
+	// connection. Default 10 s.
+	SlowTimeout time.Duration
 	// MaxInflightPuts is the number of puts one connection may have between
 	// decoding and ack; the connection's reader waits when it is reached
 	// (TCP then pushes back on the peer). Default 1024.
@@ -52,6 +66,12 @@ type Limits struct {
 	// in-flight puts the same way (a put counts its share of the frame it
 	// came in, at least 256 bytes). Default 8 MiB.
 	MaxInflightBytes int
+	// VerifyWorkers is the number of puts whose signatures are verified at
+	// once, across all connections, ahead of their in-order judgement and
+	// merge (when the Guard is a [Preverifier]). Default GOMAXPROCS, so
+	// that one connection's puts use every core; negative verifies each
+	// put on its connection's reader, in turn.
+	VerifyWorkers int
 	// MaxReplyFields is the most fields sent in one get reply message;
 	// larger nodes are answered in chunks chained with "%", as gun does.
 	// Default 1000.
@@ -98,7 +118,8 @@ func DefaultLimits() Limits {
 		MaxPeerSubscriptions: 100000,
 		MaxConns:             10000,
 		MaxConnsPerIP:        256,
-		SendQueue:            256,
+		SendBuffer:           8 << 20,
+		SlowTimeout:          10 * time.Second,
 		MaxInflightPuts:      1024,
 		MaxInflightBytes:     8 << 20,
 		MaxReplyFields:       1000,
@@ -136,10 +157,12 @@ func (l Limits) withDefaults() Limits {
 	set(&l.MaxPeerSubscriptions, d.MaxPeerSubscriptions)
 	set(&l.MaxConns, d.MaxConns)
 	set(&l.MaxConnsPerIP, d.MaxConnsPerIP)
-	set(&l.SendQueue, d.SendQueue)
+	set(&l.SendBuffer, d.SendBuffer)
+	setD(&l.SlowTimeout, d.SlowTimeout)
 	set(&l.MaxInflightPuts, d.MaxInflightPuts)
 	set(&l.MaxInflightBytes, d.MaxInflightBytes)
 	set(&l.MaxReplyFields, d.MaxReplyFields)
+	set(&l.VerifyWorkers, runtime.GOMAXPROCS(0))
 	set(&l.MaxStrikes, d.MaxStrikes)
 	set(&l.DedupEntries, d.DedupEntries)
 	setD(&l.DedupWindow, d.DedupWindow)
@@ -165,7 +188,7 @@ func (l Limits) validate() error {
 	pos("ReadLimit", l.ReadLimit)
 	for name, v := range map[string]int{
 		"MaxBatch": l.MaxBatch, "MaxDepth": l.MaxDepth, "MaxSubscriptions": l.MaxSubscriptions, "MaxPeerSubscriptions": l.MaxPeerSubscriptions,
-		"MaxConns": l.MaxConns, "MaxConnsPerIP": l.MaxConnsPerIP, "SendQueue": l.SendQueue,
+		"MaxConns": l.MaxConns, "MaxConnsPerIP": l.MaxConnsPerIP, "SendBuffer": l.SendBuffer,
 		"MaxInflightPuts": l.MaxInflightPuts, "MaxInflightBytes": l.MaxInflightBytes,
 		"MaxReplyFields": l.MaxReplyFields, "MaxStrikes": l.MaxStrikes, "DedupEntries": l.DedupEntries,
 	} {
@@ -177,7 +200,7 @@ func (l Limits) validate() error {
 	if l.PingPeriod >= l.PongWait && l.PongWait > 0 {
 		errs = append(errs, errors.New("api: PingPeriod must be shorter than PongWait"))
 	}
-	if l.DedupWindow < 0 || l.WriteWait < 0 || l.PongWait < 0 || l.KeepAlive < 0 || l.CloseGrace < 0 || l.HandshakeTimeout < 0 {
+	if l.DedupWindow < 0 || l.WriteWait < 0 || l.PongWait < 0 || l.KeepAlive < 0 || l.CloseGrace < 0 || l.HandshakeTimeout < 0 || l.SlowTimeout < 0 {
 		errs = append(errs, errors.New("api: durations must not be negative"))
 	}
 	return errors.Join(errs...)

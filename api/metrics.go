@@ -7,6 +7,7 @@ import (
 // metrics holds the relay's Prometheus collectors (namespace "luminary").
 type metrics struct {
 	conns          prometheus.Gauge
+	subsRevoked    prometheus.Counter
 	connsRefused   *prometheus.CounterVec // by reason
 	msgsIn         *prometheus.CounterVec // by type
 	msgsOut        *prometheus.CounterVec // by type
@@ -20,7 +21,7 @@ type metrics struct {
 	mergeLatency   prometheus.Histogram
 	dedupHits      prometheus.Counter
 	dedupEarly     prometheus.Counter
-	slowConsumers  prometheus.Counter
+	slowConsumers  *prometheus.CounterVec // by reason: bytes, stalled, write
 	strikeCloses   prometheus.Counter
 	subscriptions  prometheus.Gauge
 	peersUp        prometheus.Gauge
@@ -63,12 +64,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Messages dropped because their id was seen within the dedup window."}),
 		dedupEarly: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "dedup_early_rotations_total",
 			Help: "Dedup generations rotated early because the entry cap was reached."}),
-		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "slow_consumer_disconnects_total",
-			Help: "Connections closed because their send queue was full."}),
+		slowConsumers: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "slow_consumer_disconnects_total",
+			Help: "Connections closed as slow consumers, by reason: bytes (unsent bytes over the send buffer), " +
+				"stalled (no write progress for the slow timeout), write (one frame write timed out)."}, []string{"reason"}),
 		strikeCloses: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "strike_disconnects_total",
 			Help: "Connections closed after too many invalid messages."}),
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "subscriptions",
 			Help: "Soul subscriptions held by all connections."}),
+		subsRevoked: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "subscriptions_revoked_total",
+			Help: "Subscriptions dropped because the guard no longer lets the connection read the soul."}),
 		peersUp: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "peers_connected",
 			Help: "Outbound peer links currently connected."}),
 		peerDials: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "peer_dials_total",
@@ -83,13 +87,47 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.outErr = m.msgsOut.WithLabelValues(typeErr)
 	m.outReply = m.msgsOut.WithLabelValues(typeReply)
 	m.outPush = m.msgsOut.WithLabelValues(typePush)
+	for _, r := range []string{slowBytes, slowStalled, slowWrite} {
+		m.slowConsumers.WithLabelValues(r) // export zeros
+	}
 	if reg != nil {
-		reg.MustRegister(m.conns, m.connsRefused, m.msgsIn, m.msgsOut, m.framesIn, m.framesOut,
+		reg.MustRegister(m.subsRevoked, m.conns, m.connsRefused, m.msgsIn, m.msgsOut, m.framesIn, m.framesOut,
 			m.putsAccepted, m.putsRefused, m.fieldsAccepted, m.fieldsDeferred, m.ackLatency,
 			m.mergeLatency, m.dedupHits, m.dedupEarly, m.slowConsumers, m.strikeCloses,
 			m.subscriptions, m.peersUp, m.peerDials)
 	}
 	return m
+}
+
+// slowConsumer returns the counter of slow-consumer closes for reason.
+func (m *metrics) slowConsumer(reason string) prometheus.Counter {
+	return m.slowConsumers.WithLabelValues(reason)
+}
+
+// registerSendGauges exports the unsent bytes of all connections, summed
+// and the largest, computed when scraped (nothing on the hot path).
+func registerSendGauges(reg prometheus.Registerer, conns func() []*conn) {
+	const ns = "luminary"
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "send_buffered_bytes",
+			Help: "Bytes queued for sending and not yet written, over all connections."},
+			func() float64 {
+				var sum int64
+				for _, c := range conns() {
+					sum += c.q.pending()
+				}
+				return float64(sum)
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "send_buffered_bytes_max",
+			Help: "Bytes queued for sending and not yet written by the connection with the most."},
+			func() float64 {
+				var top int64
+				for _, c := range conns() {
+					top = max(top, c.q.pending())
+				}
+				return float64(top)
+			}),
+	)
 }
 
 // Message type labels.

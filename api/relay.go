@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -158,7 +160,14 @@ type putJob struct {
 	refused []graph.FieldError
 	start   time.Time
 	reply   bool  // a reply to a get ("@" set): merged, not acknowledged
-	weight  int64 // in-flight bytes charged to c
+	weight  int64 // in-flight bytes charged to c (0: none acquired yet)
+
+	// ctx is the context for the Guard's CheckPut. A preverified put's
+	// worker sets pctx (the Guard's results) and then closes ready.
+	ctx    context.Context
+	pctx   context.Context
+	ready  chan struct{}
+	handed bool // acked or handed to the store, which releases weight
 }
 
 func (c *conn) handlePut(m *Message) {
@@ -173,25 +182,45 @@ func (c *conn) handlePut(m *Message) {
 		c.strike(err.Error())
 		return
 	}
-	ctx := c.ctx
+	j := &putJob{c: c, m: m, diff: diff, start: start, reply: reply, ctx: c.ctx}
+	if pv, ok := c.s.guard.(Preverifier); ok && c.s.lim.VerifyWorkers > 0 {
+		c.preverify(pv, j)
+		return
+	}
+	c.judge(j)
+}
+
+// judge runs the Guard on a put and hands what it allows to the store; it
+// runs for each put of a connection in the order they came.
+func (c *conn) judge(j *putJob) {
+	ctx := j.ctx
 	if !c.s.openGuard {
-		ctx = context.WithValue(ctx, msgKey{}, m)
+		ctx = context.WithValue(ctx, msgKey{}, j.m)
 	}
-	allowed, refused := c.s.guard.CheckPut(ctx, c.info, diff)
+	allowed, refused := c.s.guard.CheckPut(ctx, c.info, j.diff)
+	j.refused = refused
 	if allowed.Len() == 0 {
-		c.ackPut(&putJob{c: c, m: m, refused: refused, start: start, reply: reply}, graph.PutResult{}, nil)
+		j.handed = true
+		c.ackPut(j, graph.PutResult{}, nil)
+		if j.weight > 0 {
+			c.release(j.weight)
+		}
 		return
 	}
-	// Wait for room within this connection's in-flight bounds; only this
-	// connection's reader waits.
-	w := c.frameWeight
-	if !c.acquire(w) {
-		return
+	j.diff = allowed
+	if j.weight == 0 {
+		// Wait for room within this connection's in-flight bounds; only
+		// this connection's reader waits.
+		w := c.frameWeight
+		if !c.acquire(w) {
+			return
+		}
+		j.weight = w
 	}
-	j := &putJob{c: c, m: m, diff: allowed, refused: refused, start: start, reply: reply, weight: w}
 	// The origin is a small separate value: the DB keeps it with deferred
 	// fields, and it must not keep the whole message alive.
-	origin := &putOrigin{from: c, id: m.ID, seen: m.Seen}
+	origin := &putOrigin{from: c, id: j.m.ID, seen: j.m.Seen}
+	j.handed = true
 	// PutAsync queues the merge in the store (which commits concurrent
 	// merges together, in queue order, so one connection's puts are merged
 	// in the order it sent them) and calls done after the commit, from
@@ -199,6 +228,134 @@ func (c *conn) handlePut(m *Message) {
 	// The merge runs under the server's context, not the connection's: a
 	// put that was received is merged even if its sender disconnects.
 	c.s.db.PutAsync(c.s.baseCtx, allowed, origin, j.done)
+}
+
+// judgeTurn judges a preverified put. A panic in the Guard closes the
+// connection, as it would on the reader, instead of the process.
+func (c *conn) judgeTurn(j *putJob) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("put handling panicked", "panic", r, "stack", string(debug.Stack()))
+			if !j.handed {
+				c.release(j.weight)
+			}
+			c.closeWith(websocket.CloseInternalServerErr, "internal error", false)
+		}
+	}()
+	c.judge(j)
+}
+
+// verifyPool is the server's preverification workers: Limits.VerifyWorkers
+// goroutines, started with the first preverified put, that run the Guard's
+// Preverify for the puts of every connection. Long-lived workers keep
+// their grown stacks (a goroutine per put spent ~5% of the relay's CPU
+// growing stacks for the signature check). They end with the server.
+type verifyPool struct {
+	once sync.Once
+	jobs chan verifyJob
+}
+
+type verifyJob struct {
+	pv Preverifier
+	j  *putJob
+}
+
+// verifyQueue is the length of the workers' queue: enough to keep them
+// busy; a reader that finds it full waits (its peer is then pushed back
+// by TCP, as with every other bound).
+const verifyQueue = 256
+
+func (s *Server) verifyJobs() chan verifyJob {
+	p := &s.verify
+	p.once.Do(func() {
+		p.jobs = make(chan verifyJob, verifyQueue)
+		for range s.lim.VerifyWorkers {
+			go s.verifyWorker(p.jobs)
+		}
+	})
+	return p.jobs
+}
+
+func (s *Server) verifyWorker(jobs <-chan verifyJob) {
+	for {
+		select {
+		case vj := <-jobs:
+			vj.run()
+		case <-s.baseCtx.Done():
+			return
+		}
+	}
+}
+
+// run preverifies one put. A panic in the Guard is logged; CheckPut then
+// judges the put without the results.
+func (vj verifyJob) run() {
+	j := vj.j
+	defer func() {
+		if r := recover(); r != nil {
+			j.c.log.Error("preverify panicked", "panic", r, "stack", string(debug.Stack()))
+		}
+		close(j.ready)
+	}()
+	j.pctx = vj.pv.Preverify(j.ctx, j.c.info, j.diff)
+}
+
+// putTurns is a connection's queue of puts handed to preverification, in
+// the order they came; one goroutine per connection takes each in turn,
+// waits until it is verified, and judges and merges it. Its length is
+// bounded by the connection's in-flight bound, which each put holds from
+// here until its ack.
+type putTurns struct {
+	q chan *putJob
+}
+
+// preverify takes the put's in-flight share, hands it to the verification
+// workers, and queues it for its turn. The reader goes on to the next
+// frame meanwhile, so one connection's puts are verified on every worker;
+// every get, handler and close still waits for them (they hold
+// c.inflight).
+func (c *conn) preverify(pv Preverifier, j *putJob) {
+	w := c.frameWeight
+	if !c.acquire(w) {
+		return
+	}
+	j.weight = w
+	j.ready = make(chan struct{})
+	select {
+	case c.s.verifyJobs() <- verifyJob{pv, j}:
+	case <-c.ctx.Done():
+		c.release(w)
+		return
+	}
+	if c.turns == nil {
+		c.turns = &putTurns{q: make(chan *putJob, c.s.lim.MaxInflightPuts)}
+		go c.takeTurns(c.turns)
+	}
+	c.turns.q <- j // never blocks: acquire bounds the puts queued
+}
+
+// takeTurns judges and merges a connection's preverified puts in order. It
+// ends when the connection is finished (c.done); by then nothing is queued,
+// since every queued put holds c.inflight, which finish waits for. After a
+// forced shutdown it still judges what is queued (the store then refuses
+// the merges at once), so that the connection can finish.
+func (c *conn) takeTurns(t *putTurns) {
+	for {
+		select {
+		case j := <-t.q:
+			select {
+			case <-j.ready:
+				if j.pctx != nil {
+					j.ctx = j.pctx
+				}
+			case <-c.s.baseCtx.Done():
+				// The workers have stopped: judge without the results.
+			}
+			c.judgeTurn(j)
+		case <-c.done:
+			return
+		}
+	}
 }
 
 // done completes a put: it is called once, after the durable merge (or the

@@ -74,6 +74,10 @@ type Server struct {
 	dlim     DecodeLimits
 	db       *graph.DB
 	log      *slog.Logger
+
+	// Subscriptions re-checked after access changes (recheck.go).
+	recheckQ   chan []string
+	recheckAll atomic.Bool
 	clock    clock.Clock
 	m        *metrics
 	reg      *prometheus.Registry
@@ -89,6 +93,9 @@ type Server struct {
 	soulLimit int
 	writePool *sync.Pool
 	openGuard bool // Guard is OpenGuard: skip per-put context values
+
+	// verify bounds the preverification of puts (relay.go).
+	verify verifyPool
 
 	baseCtx    context.Context
 	baseCancel context.CancelFunc
@@ -203,9 +210,19 @@ func NewServer(cfg Config) (*Server, error) {
 		Error:             s.upgradeError,
 	}
 	s.router = s.routes()
-	s.unsubDB = cfg.DB.Subscribe(s.broadcast)
-	s.bgWG.Add(1)
+	registerSendGauges(cfg.Registry, s.snapshot)
+	s.recheckQ = make(chan []string, 64)
+	s.unsubDB = cfg.DB.Subscribe(func(accepted graph.Graph, origin any) {
+		s.broadcast(accepted, origin)
+		s.watchAccess(accepted)
+	})
+	s.bgWG.Add(3)
 	go s.keepAlive()
+	go s.sweepSlow()
+	go func() {
+		defer s.bgWG.Done()
+		s.rechecker(s.baseCtx)
+	}()
 	return s, nil
 }
 
@@ -394,6 +411,26 @@ func (s *Server) keepAlive() {
 		case <-t.C():
 			for _, c := range s.snapshot() {
 				c.enqueue(keepAlive)
+			}
+		case <-s.baseCtx.Done():
+			return
+		}
+	}
+}
+
+// sweepSlow closes, every SlowTimeout/4, the connections that have had
+// unsent bytes and made no write progress for Limits.SlowTimeout (a writer
+// blocked on a peer that stopped reading).
+func (s *Server) sweepSlow() {
+	defer s.bgWG.Done()
+	t := s.clock.NewTicker(max(s.lim.SlowTimeout/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C():
+			now := s.clock.Now()
+			for _, c := range s.snapshot() {
+				c.checkStalled(now)
 			}
 		case <-s.baseCtx.Done():
 			return

@@ -439,16 +439,19 @@ func TestShutdownAcksThenCloses1001(t *testing.T) {
 	}
 }
 
-func TestSlowConsumerDropped(t *testing.T) {
-	e := newEnv(t, withLimits(func(l *Limits) { l.SendQueue = 4 }))
+// TestSlowConsumerByteBudget: a subscriber that stops reading is closed
+// once its unsent bytes pass Limits.SendBuffer, while the writer and a
+// reading subscriber go on.
+func TestSlowConsumerByteBudget(t *testing.T) {
+	e := newEnv(t, withLimits(func(l *Limits) { l.SendBuffer = 256 << 10 }))
 	slow, fast, w := e.dial(), e.dial(), e.dial()
 	slow.get("s", "flood")
 	fast.get("f", "flood")
 	big := `"` + strings.Repeat("x", 200<<10) + `"`
 	st := e.now() - 10000
-	// The slow client never reads; its socket buffers fill, then its queue,
-	// and it is dropped while the writer and the fast subscriber go on.
-	for i := 0; e.metric("luminary_slow_consumer_disconnects_total") == 0; i++ {
+	// The slow client never reads; its socket buffers fill, then its send
+	// buffer, and it is dropped.
+	for i := 0; e.metric("luminary_slow_consumer_disconnects_total", "reason", "bytes") == 0; i++ {
 		if i > 500 {
 			t.Fatal("slow consumer never dropped")
 		}
@@ -458,6 +461,163 @@ func TestSlowConsumerDropped(t *testing.T) {
 		}
 	}
 	waitFor(t, "slow connection removed", func() bool { return e.metric("luminary_connections") == 2 })
+	if n := e.metric("luminary_slow_consumer_disconnects_total", "reason", "stalled"); n != 0 {
+		t.Fatalf("%v stalled closes, want 0", n)
+	}
+}
+
+// connOf returns the relay's side of the connection whose subscription is
+// the only one on soul.
+func (e *testEnv) connOf(soul string) *conn {
+	e.t.Helper()
+	var found *conn
+	for _, c := range e.srv.snapshot() {
+		e.srv.subs.mu.Lock()
+		_, ok := c.subs[soul]
+		e.srv.subs.mu.Unlock()
+		if ok {
+			found = c
+		}
+	}
+	if found == nil {
+		e.t.Fatalf("no connection subscribed to %s", soul)
+	}
+	return found
+}
+
+// smallSocketBuffers shrinks the kernel buffers between the relay's side of
+// sc and the client c, so that a client that does not read blocks the
+// relay's writer after a few tens of KB instead of several MB.
+func smallSocketBuffers(t *testing.T, sc *conn, c *client) {
+	t.Helper()
+	if tc, ok := sc.ws.UnderlyingConn().(*net.TCPConn); ok {
+		if err := tc.SetWriteBuffer(16 << 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tc, ok := c.ws.UnderlyingConn().(*net.TCPConn); ok {
+		if err := tc.SetReadBuffer(16 << 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSlowConsumerTimeBudget: a subscriber that stops reading, with far
+// less unsent than the byte budget, is closed once the writer has made no
+// progress for Limits.SlowTimeout on the relay's clock.
+func TestSlowConsumerTimeBudget(t *testing.T) {
+	const slowTimeout = 10 * time.Second
+	e := newEnv(t, withLimits(func(l *Limits) {
+		l.SendBuffer = 1 << 30
+		l.SlowTimeout = slowTimeout
+		noIdleTimeout(l)
+	}))
+	slow, w := e.dial(), e.dial()
+	slow.get("s", "stall")
+	sc := e.connOf("stall")
+	smallSocketBuffers(t, sc, slow)
+	big := `"` + strings.Repeat("x", 200<<10) + `"`
+	st := e.now() - 10000
+	// Fill the socket buffers until the relay's writer blocks: then frames
+	// pile up behind the one it cannot finish writing.
+	for i := 0; sc.q.size() < 4; i++ {
+		if i > 1000 {
+			t.Fatal("the writer never fell behind")
+		}
+		w.put("p"+itoa(i), "stall", st+float64(i), "v", big)
+	}
+	if sc.q.pending() < 4*200<<10 {
+		t.Fatalf("unsent %d bytes", sc.q.pending())
+	}
+	// Less than the time budget: nothing happens.
+	e.clk.Advance(slowTimeout / 2)
+	if n := e.metric("luminary_slow_consumer_disconnects_total", "reason", "stalled"); n != 0 {
+		t.Fatalf("closed after half the slow timeout (%v)", n)
+	}
+	// Past it (the sweep runs every SlowTimeout/4 of the fake clock).
+	waitFor(t, "stalled consumer closed", func() bool {
+		if e.metric("luminary_slow_consumer_disconnects_total", "reason", "stalled") == 1 {
+			return true
+		}
+		e.clk.Advance(slowTimeout / 4)
+		return false
+	})
+	waitFor(t, "slow connection removed", func() bool { return e.metric("luminary_connections") == 1 })
+	if n := e.metric("luminary_slow_consumer_disconnects_total", "reason", "bytes"); n != 0 {
+		t.Fatalf("%v byte-budget closes, want 0", n)
+	}
+	// The writer's connection is unaffected.
+	if m := w.put("after", "other", st, "a", "1"); m["ok"] != true {
+		t.Fatalf("ack after the close: %v", m)
+	}
+}
+
+// TestSubscriberBehindNotClosed: a subscriber that does not read during a
+// burst of many more messages than the old 256-frame queue held, while the
+// relay's clock moves on by less than SlowTimeout, is not closed and then
+// receives every push.
+func TestSubscriberBehindNotClosed(t *testing.T) {
+	const slowTimeout = 10 * time.Second
+	e := newEnv(t, withLimits(func(l *Limits) {
+		l.SendBuffer = 8 << 20
+		l.SlowTimeout = slowTimeout
+		noIdleTimeout(l)
+	}))
+	sub, w := e.dial(), e.dial()
+	sub.get("s", "burst")
+	sc := e.connOf("burst")
+	smallSocketBuffers(t, sc, sub)
+	st := e.now() - 10000
+	// About 3.3 MB of pushes, far more than the socket buffers take: the
+	// relay's writer blocks and the rest waits in the send buffer.
+	const n = 3000
+	val := `"` + strings.Repeat("v", 1000) + `"`
+	// One writer frame carries 100 puts (MaxBatch); acks come back batched.
+	for i := 0; i < n; i += 100 {
+		frames := make([]string, 0, 100)
+		for j := i; j < i+100; j++ {
+			frames = append(frames, putFrame("b"+itoa(j), "burst", st+float64(j), "f"+itoa(j), val))
+		}
+		w.send("[" + strings.Join(frames, ",") + "]")
+	}
+	for range n {
+		if m := w.next(); m["ok"] != true {
+			t.Fatalf("ack %v", m)
+		}
+	}
+	queued, unsent := sc.q.size(), sc.q.pending()
+	if unsent < 1<<20 || queued <= 256 {
+		// The old rule closed a connection with 256 frames queued.
+		t.Fatalf("only %d frames (%d bytes) unsent: the subscriber is not behind", queued, unsent)
+	}
+	// Everything is merged and its pushes queued or in the socket buffers;
+	// the subscriber has read nothing yet. The clock moves on, less than
+	// the slow timeout.
+	e.clk.Advance(slowTimeout * 3 / 4)
+	got := make(map[string]bool, n)
+	frames := 0
+	for len(got) < n {
+		m := sub.next()
+		frames++
+		for f := range m.node("burst") {
+			if f != "_" {
+				got[f] = true
+			}
+		}
+	}
+	for _, r := range []string{"bytes", "stalled", "write"} {
+		if v := e.metric("luminary_slow_consumer_disconnects_total", "reason", r); v != 0 {
+			t.Fatalf("%v slow-consumer closes (%s)", v, r)
+		}
+	}
+	if e.metric("luminary_connections") != 2 {
+		t.Fatal("a connection was closed")
+	}
+	if g := e.metric("luminary_send_buffered_bytes"); g < 0 {
+		t.Fatalf("send_buffered_bytes %v", g)
+	}
+	t.Logf("%d pushes in %d messages; %d frames (%d bytes) were unsent while the clock moved; frames out %v",
+		n, frames, queued, unsent, e.metric("luminary_frames_out_total"))
 }
 
 func TestReplyPutMergedNotAcked(t *testing.T) {

@@ -281,6 +281,9 @@ type fieldCheck struct {
 	// the whole node (Config.Inbox), shared by its fields.
 	node    *graph.Node
 	verdict *nodeVerdict
+	// pre is the field's verdict from Preverify, if any: its replay lookup
+	// and, unless it was a replay, its user-space signature.
+	pre *preField
 }
 
 type nodeVerdict struct {
@@ -291,7 +294,8 @@ type nodeVerdict struct {
 // CheckPut judges every field of diff, the way gun does: each field stands
 // alone, so one refused field does not stop the others. allowed holds the
 // fields that may be merged and forwarded (nodes whose fields were all
-// allowed are shared with diff, not copied; diff is never modified); refused
+// allowed are shared with diff, not copied, and when every field is allowed
+// allowed is diff itself; diff is never modified); refused
 // holds one error per refused field; its Err is a *Refusal whose Error
 // method gives the wire text ("restricted: Certificate verification fail."). Fields are judged in a
 // fixed order: revocation souls first, then souls and fields in UTF-8 order.
@@ -300,6 +304,7 @@ type nodeVerdict struct {
 // instances, and may be nil for writes the relay makes itself.
 func (c *Checker) CheckPut(ctx context.Context, peer *Peer, diff graph.Graph) (allowed graph.Graph, refused []graph.FieldError) {
 	now := c.cfg.Clock.Now()
+	pv := preverifiedFrom(ctx)
 	souls := make([]string, 0, len(diff))
 	for s := range diff {
 		souls = append(souls, s)
@@ -314,12 +319,31 @@ func (c *Checker) CheckPut(ctx context.Context, peer *Peer, diff graph.Graph) (a
 		}
 		return strings.Compare(a, b)
 	})
-	allowed = make(graph.Graph, len(diff))
+	// allowed is built only once something is left out; until then whole
+	// souls are listed in kept, and when every soul is kept whole, diff
+	// itself is returned (the common case: one soul, all fields allowed).
+	var kept []string
+	keep := func(soul string, n *graph.Node) {
+		if allowed == nil {
+			kept = append(kept, soul)
+			return
+		}
+		allowed[soul] = n
+	}
+	leaveOut := func() {
+		if allowed == nil {
+			allowed = make(graph.Graph, len(diff))
+			for _, s := range kept {
+				allowed[s] = diff[s]
+			}
+		}
+	}
 	var revoked map[string]map[string]bool
 	var fields []string
 	for _, soul := range souls {
 		node := diff[soul]
 		if node == nil {
+			leaveOut()
 			continue
 		}
 		fields = fields[:0]
@@ -332,6 +356,7 @@ func (c *Checker) CheckPut(ctx context.Context, peer *Peer, diff graph.Graph) (a
 		verdict := &nodeVerdict{}
 		for _, name := range fields {
 			fc := fieldCheck{soul: soul, field: name, f: node.Fields[name], now: now, peer: peer, revoked: revoked, node: node, verdict: verdict}
+			fc.pre = pv.find(soul, name, fc.f)
 			r := c.checkField(ctx, &fc)
 			revoked = fc.revoked
 			if r != nil {
@@ -349,18 +374,23 @@ func (c *Checker) CheckPut(ctx context.Context, peer *Peer, diff graph.Graph) (a
 		}
 		switch {
 		case out == nil:
+			leaveOut()
 		case !partial:
-			allowed[soul] = node
+			keep(soul, node)
 		default:
+			leaveOut()
 			allowed[soul] = out
 		}
+	}
+	if allowed == nil {
+		return diff, refused
 	}
 	return allowed, refused
 }
 
 // checkField judges one field; nil means allowed.
 func (c *Checker) checkField(ctx context.Context, fc *fieldCheck) *Refusal {
-	if c.isDuplicate(ctx, fc) {
+	if fc.pre != nil && fc.pre.dup || fc.pre == nil && c.isDuplicate(ctx, fc) {
 		return &Refusal{PrefixDuplicate, txtDuplicate}
 	}
 	if limit := forgetLimit(fc.soul); limit > 0 {

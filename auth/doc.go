@@ -7,7 +7,11 @@
 // the login exchange ([Checker.Challenge], [Respond], [Checker.Login], or
 // [Checker.HandleAuth] for the wire form). Package heartbeat asks
 // [Checker.Authorize] whether a key holds a role. Writers sign instance
-// fields with [SignField] and delegate roles with [IssueCert].
+// fields with [SignField] and delegate roles with [IssueCert]. A relay that
+// verifies on several cores calls [Checker.Preverify] for each put first,
+// on any goroutine, and passes the context it returns to CheckPut in the
+// puts' order: the signatures of SEA user-space fields are then verified
+// once, ahead, and every other rule is still applied at the put's turn.
 //
 // # Which rules judge a soul
 //

@@ -61,6 +61,16 @@ func FuzzCheckPut(f *testing.F) {
 				t.Fatalf("reason without prefix: %q", r.Err.Error())
 			}
 		}
+		// Verifying ahead (Preverify) changes no verdict.
+		pallowed, prefused := w.c.CheckPut(w.c.Preverify(context.Background(), diff), NewPeer(), diff)
+		if !pallowed.Equal(allowed) || len(prefused) != len(refused) {
+			t.Fatalf("with Preverify: allowed %v refused %v; without: %v %v", pallowed, prefused, allowed, refused)
+		}
+		for i := range refused {
+			if prefused[i].Soul != refused[i].Soul || prefused[i].Field != refused[i].Field || prefused[i].Err.Error() != refused[i].Err.Error() {
+				t.Fatalf("with Preverify: %v; without: %v", prefused[i], refused[i])
+			}
+		}
 	})
 }
 

@@ -510,3 +510,22 @@ func (c *Checker) isMember(ctx context.Context, id string, peer *Peer) (bool, er
 	}
 	return false, nil
 }
+
+// AccessChanged returns the soul prefixes of the instances whose readers
+// may have changed with accepted: a world's private flag, or its member
+// list. A relay re-checks the subscriptions under them (see
+// api.AccessWatcher), so that a connection that subscribed while it was
+// allowed stops receiving a world that turned private or dropped it.
+func (c *Checker) AccessChanged(accepted graph.Graph) []string {
+	var out []string
+	for soul, n := range accepted {
+		is, ok := parseInstanceSoul(soul)
+		if !ok {
+			continue
+		}
+		if _, priv := n.Fields[fieldPrivate]; (is.path == "" && priv) || is.path == segMembers {
+			out = append(out, InstancePrefix+is.id)
+		}
+	}
+	return out
+}

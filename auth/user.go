@@ -72,25 +72,17 @@ func (c *Checker) checkUser(ctx context.Context, fc *fieldCheck, owner string) *
 		}
 		return invalid(txtAccount)
 	}
-	w, ok := c.parseSEAWrapper(fc.f.Value)
-	if !ok {
-		return authRequired(txtUnverified)
+	var us *userSig
+	if fc.pre != nil {
+		us = &fc.pre.sig
+	} else {
+		v := c.userSignature(fc.soul, fc.field, fc.f, owner)
+		us = &v
 	}
-	if _, err := graph.ValueOf(w.inner); err != nil {
-		return invalid(txtValue)
+	if us.r != nil {
+		return us.r
 	}
-	signer := owner
-	if w.writer != "" {
-		signer = w.writer
-	}
-	pub, err := c.keys.Parse(signer)
-	if err != nil || pub.Curve() != keys.P256 {
-		return invalid(txtUnverified)
-	}
-	m := &jsjson.Object{Keys: putKeys[:], Values: []any{fc.soul, fc.field, w.inner, fc.f.State}}
-	if sea.VerifyValue(m, w.sig, pub) != nil {
-		return invalid(txtUnverified)
-	}
+	w, signer := us.w, us.signer
 	if signer == owner {
 		return nil // the owner needs no certificate; a "+" beside is ignored
 	}
@@ -133,6 +125,42 @@ func (c *Checker) checkUser(ctx context.Context, fc *fieldCheck, owner string) *
 		return c.checkBlock(ctx, owner, cert.WriteBlock, signer)
 	}
 	return nil
+}
+
+// userSig is the part of a user-space field's judgement that depends only
+// on the field itself: its SEA wrapper, the signer, and whether the
+// signature verifies. [Checker.Preverify] computes it ahead of time;
+// otherwise checkUser computes it inline.
+type userSig struct {
+	w      seaWrapper
+	signer string
+	r      *Refusal // non-nil: the field is refused with this reason
+}
+
+// userSignature parses soul.field's SEA wrapper and verifies its signature
+// (gun.md §5.2): the signer is the wrapper's "*" or else the owner, and the
+// signed object is {"#":soul,".":field,":":inner,">":state}.
+func (c *Checker) userSignature(soul, field string, f graph.Field, owner string) userSig {
+	w, ok := c.parseSEAWrapper(f.Value)
+	if !ok {
+		return userSig{r: authRequired(txtUnverified)}
+	}
+	if _, err := graph.ValueOf(w.inner); err != nil {
+		return userSig{r: invalid(txtValue)}
+	}
+	signer := owner
+	if w.writer != "" {
+		signer = w.writer
+	}
+	pub, err := c.keys.Parse(signer)
+	if err != nil || pub.Curve() != keys.P256 {
+		return userSig{r: invalid(txtUnverified)}
+	}
+	m := &jsjson.Object{Keys: putKeys[:], Values: []any{soul, field, w.inner, f.State}}
+	if sea.VerifyValue(m, w.sig, pub) != nil {
+		return userSig{r: invalid(txtUnverified)}
+	}
+	return userSig{w: w, signer: signer}
 }
 
 // seaCertificate decodes a SEA certificate object {"m": {...}, "s": sig}

@@ -50,11 +50,16 @@
 // caught up with the tick that was current when it joined; the stream then
 // carries live entries and ticks.
 //
-// Joins replay the whole log from seq 1: snapshot joins (heartbeat's
-// LoadJoin/NewJoiner) need the snapshot data, which the relay keeps in its
-// blob store and does not serve on the wire yet. A join therefore holds up
-// to Config.MaxPending entries and subscribes one soul per 1024 entries
-// (bounded by the relay's subscription cap).
+// A join replays the whole log from seq 1, holding up to Config.MaxPending
+// entries and subscribing one soul per 1024 entries (bounded by the
+// relay's subscription cap). With JoinOptions.FromSnapshot it starts from
+// the latest snapshot the sequencer accepted instead: one "lumJoin"
+// exchange brings the snapshot data and the first page of entries after
+// it, heartbeat.NewJoiner checks the data against the signed marker entry,
+// and only the blocks after the snapshot point are loaded
+// ([World.Snapshot] returns the data to restore). Members vote snapshots
+// with [World.SubmitSnapshot] (snapshot role; accepted once enough present
+// members voted the same hash).
 //
 // # Sending
 //

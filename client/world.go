@@ -52,6 +52,11 @@ type World struct {
 
 	notify chan struct{}
 	events chan Event
+
+	// The snapshot the world joined from (JoinOptions.FromSnapshot), if
+	// any, and its verified data.
+	snap     *heartbeat.SnapshotRef
+	snapData []byte
 }
 
 // maxRecent bounds the message receipts a world remembers for Send.
@@ -78,6 +83,15 @@ type JoinOptions struct {
 	SkipAuthorSignatures bool
 	// Buffer is the capacity of the Events channel (default 1024).
 	Buffer int
+	// FromSnapshot joins from the latest snapshot the sequencer accepted
+	// (members' matching votes) instead of replaying the log from seq 1:
+	// the relay sends the snapshot data and the first page of entries
+	// after it (one "lumJoin" exchange), the follower checks the data
+	// against the signed marker entry, and the stream starts after the
+	// snapshot point. Restore the application state from
+	// [World.Snapshot] before applying Events. Without an accepted
+	// snapshot this is an ordinary join.
+	FromSnapshot bool
 }
 
 // Join follows instance: it loads the log from the graph (the whole log:
@@ -109,8 +123,16 @@ func (c *Client) Join(ctx context.Context, instance string, opts ...JoinOptions)
 		}
 		return w.certs.Authorize(ctx, inst, key, auth.Role(role), at)
 	})
-	f, err := heartbeat.NewFollower(heartbeat.FollowerConfig{Instance: instance, Authorizer: authz, MaxPending: c.cfg.MaxPending,
-		SkipAuthorSignatures: opt.SkipAuthorSignatures})
+	fcfg := heartbeat.FollowerConfig{Instance: instance, Authorizer: authz, MaxPending: c.cfg.MaxPending,
+		SkipAuthorSignatures: opt.SkipAuthorSignatures}
+	first := uint64(0) // first log block to load
+	var bundle heartbeat.JoinBundle
+	if opt.FromSnapshot {
+		if bundle, err = c.joinBundle(ctx, instance); err != nil {
+			return nil, err
+		}
+	}
+	f, err := heartbeat.NewFollower(fcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +157,21 @@ func (c *Client) Join(ctx context.Context, instance string, opts ...JoinOptions)
 	if err := c.subscribe(ctx, certsSoul(instance), true); err != nil {
 		return cleanup(err)
 	}
+	if opt.FromSnapshot {
+		// Now that the published certificates are known, the bundle's
+		// ticks can be judged: verify it and follow from the snapshot.
+		j, err := heartbeat.NewJoiner(fcfg, bundle)
+		if err != nil {
+			return cleanup(fmt.Errorf("client: join %s from its snapshot: %w", instance, err))
+		}
+		w.mu.Lock()
+		w.f = j
+		if bundle.Snapshot != nil {
+			w.snap, w.snapData = bundle.Snapshot, bundle.Data
+			first = (bundle.Snapshot.Seq + 1) / heartbeat.BlockSize
+		}
+		w.mu.Unlock()
+	}
 	if err := c.subscribe(ctx, heartbeat.HeartbeatSoul(instance), true); err != nil {
 		return cleanup(err)
 	}
@@ -149,7 +186,7 @@ func (c *Client) Join(ctx context.Context, instance string, opts ...JoinOptions)
 	w.target, w.targetSet = w.tick.Seq, true
 	last := w.target / heartbeat.BlockSize
 	w.mu.Unlock()
-	for b := uint64(0); b <= last; b++ {
+	for b := first; b <= last; b++ {
 		w.subscribeBlock(b)
 	}
 	w.mu.Lock()
@@ -172,6 +209,53 @@ func certsSoul(inst string) string { return heartbeat.InstanceSoul(inst) + "/cer
 
 // Instance returns the instance id.
 func (w *World) Instance() string { return w.inst }
+
+// Snapshot returns the snapshot the world joined from and its data (which
+// the follower checked against the signed log), or nil when it replayed
+// the log from the beginning.
+func (w *World) Snapshot() (*heartbeat.SnapshotRef, []byte) { return w.snap, w.snapData }
+
+// SubmitSnapshot votes, as this client's key, that the application state
+// right after entry seq (before anything that follows it in the order)
+// serialises to data, and sends the data along. The sequencer accepts a
+// (seq, hash) once enough present members voted it (the key needs the
+// snapshot role); accepted reports whether this vote completed the quorum,
+// with marker the seq of the snapshot entry it appended.
+func (w *World) SubmitSnapshot(ctx context.Context, seq uint64, data []byte) (accepted bool, marker uint64, err error) {
+	key := w.c.cfg.Key
+	if key == nil {
+		return false, 0, ErrNoKey
+	}
+	v := heartbeat.SnapshotVote{Instance: w.inst, Seq: seq, Hash: heartbeat.SHA256(data)}
+	if err := v.Sign(heartbeat.KeySigner(key)); err != nil {
+		return false, 0, err
+	}
+	body := v.AppendJSON(nil, data)
+	rctx, cancel := context.WithTimeout(ctx, w.c.cfg.RequestTimeout)
+	defer cancel()
+	err = w.c.roundTrip(rctx, false, func(id string) []byte { return memberFrame(id, heartbeat.SnapshotMember, body) }, func(m *msg) (bool, error) {
+		if m.Err != "" {
+			return true, &RelayError{m.Err}
+		}
+		v, ok := m.member(heartbeat.SnapshotMember)
+		if !ok {
+			return false, nil
+		}
+		o, ok := v.(*jsjson.Object)
+		if !ok {
+			return true, errors.New("client: malformed snapshot reply")
+		}
+		a, _ := o.Get("accepted")
+		accepted, _ = a.(bool)
+		if s, ok := o.Get("seq"); ok {
+			if f, ok := s.(float64); ok && f > 0 {
+				marker = uint64(f)
+			}
+		}
+		return true, nil
+	})
+	return accepted, marker, err
+}
 
 // Events returns the ordered stream. It is closed when the world is closed
 // or fails (see Err).

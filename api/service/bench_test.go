@@ -256,18 +256,7 @@ func BenchmarkIdleWorlds(b *testing.B) {
 }
 
 // tickCount reads luminary_ticks_total from the relay's metrics.
-func tickCount(r *relay) float64 {
-	mfs, _ := r.reg.Gather()
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == "luminary_ticks_total" {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
-}
+func tickCount(r *relay) float64 { return counter(r, "luminary_ticks_total") }
 
 // rawSubscriber is a bare Gun wire subscriber (no verification): it gets
 // the souls and reads pushes.

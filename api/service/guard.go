@@ -54,6 +54,24 @@ func (s *Service) Guard() api.Guard { return guard{s} }
 
 type guard struct{ s *Service }
 
+// Preverify verifies diff's signatures ahead of CheckPut (api.Preverifier;
+// see auth.Checker.Preverify). It also verifies the author signature of
+// every inbound message to a hosted world: a success lands in the
+// service's verification cache, where the inbox judge and Host.Submit find
+// it at the put's turn, so that messages too are verified on every core.
+// A failure decides nothing here; the judge verifies again and refuses.
+func (g guard) Preverify(ctx context.Context, _ *api.PeerInfo, diff graph.Graph) context.Context {
+	s := g.s
+	for soul, n := range diff {
+		if inst, ok := inboxInstance(soul); ok && n != nil && s.worlds.hosted(inst) {
+			if msg, err := s.messageOf(soul, n.Fields); err == nil {
+				_ = msg.Verify(s.verifier)
+			}
+		}
+	}
+	return s.checker.Preverify(ctx, diff)
+}
+
 // CheckPut judges diff with the checker, then submits every inbound
 // message node (lum/<I>/in/<id> of a world this relay sequences) whose
 // fields were accepted or refused only as duplicates to the host; the
@@ -168,6 +186,12 @@ func (g guard) CheckGet(ctx context.Context, p *api.PeerInfo, soul string) error
 	return nil
 }
 
+// AccessChanged implements api.AccessWatcher: a world's private flag or
+// member list changed, so the relay re-checks who may keep following it.
+func (g guard) AccessChanged(accepted graph.Graph) []string {
+	return g.s.checker.AccessChanged(accepted)
+}
+
 // sequencedInstance returns <I> for the souls only a sequencer writes:
 // lum/<I>/hb, lum/<I>/log, lum/<I>/log/<b> and lum/<I>/clients.
 func sequencedInstance(soul string) (string, bool) {
@@ -265,7 +289,7 @@ func heartbeatInstance(soul string) (string, bool) {
 // Handlers returns the wire extensions the service handles: the login
 // exchange (auth.AuthMember).
 func (s *Service) Handlers() map[string]api.Handler {
-	return map[string]api.Handler{auth.AuthMember: s.handleAuth}
+	return map[string]api.Handler{auth.AuthMember: s.handleAuth, SnapshotMember: s.handleSnapshot, JoinMember: s.handleJoin}
 }
 
 // handleAuth answers the login exchange (see auth.AuthMember). A

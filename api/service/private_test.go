@@ -13,6 +13,7 @@ import (
 	"github.com/krestianstvo/luminary/client"
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/heartbeat"
+	"github.com/krestianstvo/luminary/keys"
 	"github.com/krestianstvo/luminary/world"
 )
 
@@ -31,6 +32,44 @@ func inboxDiff(m *heartbeat.Message) graph.Graph {
 	return diff
 }
 
+// privateSetup is a key-based private world hosted by the relay r: its
+// owner, one member with the message role, its instance id, the world
+// store and the content key.
+type privateSetup struct {
+	owner, member *keys.Private
+	inst          string
+	st            world.DBStore
+	ck            *world.ContentKey
+}
+
+func newPrivateWorld(t *testing.T, r *relay) privateSetup {
+	t.Helper()
+	ctx := context.Background()
+	p := privateSetup{owner: newKey(t), member: newKey(t)}
+	p.inst = p.owner.Public().String()
+	checker, err := auth.New(auth.Config{Lookup: auth.StoreLookup(r.db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.st = world.DBStore{DB: r.db, Checker: checker}
+	if p.ck, err = world.Create(ctx, p.st, p.owner); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := world.AddMember(ctx, p.st, p.inst, p.owner, p.member.Public(), world.AddOptions{
+		Roles: []auth.Role{auth.RoleMessage}, ValidFor: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	// The owner asks the relay to host it (tick certificate for the relay
+	// key, published in the world's namespace).
+	oc := dial(t, r.URL, p.owner)
+	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := oc.Host(hctx, client.HostSpec{Alias: "hidden", Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestPrivateWorldThroughRelay runs a key-based private world through the
 // real relay (Gun wire, auth, the world guard, the sequencer): a member's
 // sealed message is sequenced and readable by members; a malformed envelope
@@ -39,30 +78,8 @@ func inboxDiff(m *heartbeat.Message) graph.Graph {
 func TestPrivateWorldThroughRelay(t *testing.T) {
 	r := startRelay(t, relayOpts{dir: "-"})
 	ctx := context.Background()
-	owner, member := newKey(t), newKey(t)
-	inst := owner.Public().String()
-
-	checker, err := auth.New(auth.Config{Lookup: auth.StoreLookup(r.db)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := world.DBStore{DB: r.db, Checker: checker}
-	ck, err := world.Create(ctx, st, owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := world.AddMember(ctx, st, inst, owner, member.Public(), world.AddOptions{
-		Roles: []auth.Role{auth.RoleMessage}, ValidFor: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	// The owner asks the relay to host it (tick certificate for the relay
-	// key, published in the world's namespace).
-	oc := dial(t, r.URL, owner)
-	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := oc.Host(hctx, client.HostSpec{Alias: "hidden", Private: true}); err != nil {
-		t.Fatal(err)
-	}
+	p := newPrivateWorld(t, r)
+	member, inst, st, ck := p.member, p.inst, p.st, p.ck
 
 	c := dial(t, r.URL, member)
 	w := join(t, c, inst)

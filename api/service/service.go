@@ -60,8 +60,13 @@ type Config struct {
 	Host heartbeat.HostConfig
 
 	// MaxPublishQueue bounds publications waiting for the graph writer
-	// before idle ticks are dropped (default 4096).
+	// before idle ticks are dropped (default 4 × MaxWorlds, at least
+	// 4096: every world ticks in the same round, so one round alone queues
+	// one publication per world).
 	MaxPublishQueue int
+	// MaxJoinsInFlight bounds the join bundles (snapshot data plus a page
+	// of the log) being served at once (default 4; see snapshot.go).
+	MaxJoinsInFlight int
 	// PresenceTTL is how long a key joined through the HTTP join route
 	// stays present without sending (default 2 min).
 	PresenceTTL time.Duration
@@ -115,6 +120,7 @@ type Service struct {
 	pub        *publisher
 	pres       *presence
 	worlds     *worldStore
+	joins      chan struct{} // join bundles being served (MaxJoinsInFlight)
 
 	started   time.Time
 	reloading atomic.Bool
@@ -140,8 +146,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.MaxPublishQueue <= 0 {
-		cfg.MaxPublishQueue = 4096
+	if cfg.MaxJoinsInFlight <= 0 {
+		cfg.MaxJoinsInFlight = 4
 	}
 	if cfg.PresenceTTL <= 0 {
 		cfg.PresenceTTL = 2 * time.Minute
@@ -152,6 +158,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxWorlds <= 0 {
 		cfg.MaxWorlds = 1000
 	}
+	if cfg.MaxPublishQueue <= 0 {
+		cfg.MaxPublishQueue = max(4096, 4*cfg.MaxWorlds)
+	}
 	if cfg.DemoTPS <= 0 {
 		cfg.DemoTPS = 20
 	}
@@ -161,8 +170,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Host.WindowFuture <= 0 {
 		cfg.Host.WindowFuture = 30 * time.Second
 	}
+	if cfg.Host.MaxSnapshotBytes <= 0 {
+		cfg.Host.MaxSnapshotBytes = 16 << 20 // the host's default, needed here to bound wire votes
+	}
 	s := &Service{cfg: cfg, db: cfg.DB, clk: cfg.Clock, logger: cfg.Logger, started: cfg.Clock.Now(),
-		verifier: newCachingVerifier(heartbeat.KeyVerifier(keys.NewCache(4096)), 8192)}
+		verifier: newCachingVerifier(heartbeat.KeyVerifier(keys.NewCache(4096)), 8192),
+		joins:    make(chan struct{}, cfg.MaxJoinsInFlight)}
 	s.m = newMetrics(cfg.Registry)
 	s.pres = newPresence(s)
 	s.pub = newPublisher(s, cfg.MaxPublishQueue)

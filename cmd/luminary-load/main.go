@@ -129,7 +129,7 @@ func cmdPuts(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&cfg.Users, "users", 4, "--signed sea: P-256 users the puts are spread over")
 	fs.IntVar(&cfg.Presign, "presign", 150000, "--signed sea: puts signed before the run (the run stops early when they run out)")
 	fs.IntVar(&cfg.Tamper, "tamper-every", 0, "--signed sea: give every n-th put a signature over other data (a verifying relay refuses those; 0: none)")
-	fs.DurationVar(&cfg.VerifyBench, "verify-bench", 0, "--signed sea: first measure raw P-256 verification on this machine for this long (0: skip)")
+	fs.DurationVar(&cfg.VerifyBench, "verify-bench", 0, "--signed sea: measure raw P-256 verification on this machine for this long right before and right after the run (0: skip)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -146,9 +146,14 @@ func cmdPuts(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			res.Params.Presign, res.Params.Users, res.PresignSeconds, res.PoolExhausted)
 	}
 	printPutsTable(stdout, []*putsResult{res})
+	if res.VerifyAfter != nil {
+		fmt.Fprint(stdout, "after the run: ")
+		printVerify(stdout, res.VerifyAfter)
+	}
 	if res.Verify != nil {
-		fmt.Fprintf(stdout, "  acked/s ÷ raw P-256 verify/s (%d threads): %.1f%%; raw verify CPU ÷ relay CPU per acked put: %.1f%%\n",
-			res.Verify.Threads, res.AckedVsRaw*100, res.CPUVsRaw*100)
+		fmt.Fprintf(stdout, "  acked/s ÷ raw P-256 verify/s (%d threads, %.0f/s, mean of before and after): %.1f%%; raw verify CPU ÷ relay CPU per acked put (%.1f µs): %.1f%% with 1 thread busy (%.1f µs/op), %.1f%% with %d (%.1f µs/op)\n",
+			res.Verify.Threads, res.RawPerSecAll, res.AckedVsRaw*100, res.RelayCPUUsPerAck, res.CPUVsRaw*100, res.RawCPUUsPerOp,
+			res.CPUVsRawAll*100, res.Verify.Threads, res.RawCPUUsPerOpAll)
 	}
 	if res.ForeignAcks > 0 || res.DuplicateAcks > 0 || res.LateAcks > 0 || res.Unresolved > 0 {
 		fmt.Fprintf(stdout, "  acks that reached the wrong writer: %d; second acks: %d; acks after the timeout: %d; unresolved at exit: %d\n",

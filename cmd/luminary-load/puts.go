@@ -101,11 +101,22 @@ type putsResult struct {
 	PresignSeconds float64     `json:"presign_s,omitempty"`
 	PoolExhausted  bool        `json:"pool_exhausted,omitempty"`
 	Verify         *verifyRate `json:"verify,omitempty"`
+	// VerifyAfter is the same measurement right after the run; the ratios
+	// use the mean of Verify and VerifyAfter (RawPerSecAll, RawCPUUsPerOp).
+	VerifyAfter      *verifyRate `json:"verify_after,omitempty"`
+	RawPerSecAll     float64     `json:"raw_per_s_all_threads_mean,omitempty"`
+	RawCPUUsPerOp    float64     `json:"raw_cpu_us_per_op_mean,omitempty"`
+	RawCPUUsPerOpAll float64     `json:"raw_cpu_us_per_op_all_threads_mean,omitempty"`
+	RelayCPUUsPerAck float64     `json:"relay_cpu_us_per_ack,omitempty"`
 	// AckedVsRaw is acked puts/s ÷ raw verifications/s on all threads.
 	AckedVsRaw float64 `json:"acked_vs_raw_verify,omitempty"`
 	// CPUVsRaw is raw verify CPU µs/op ÷ relay CPU µs per acked put: the
 	// share of the relay's per-put CPU that verification alone would take.
 	CPUVsRaw float64 `json:"raw_verify_cpu_vs_relay_cpu_per_ack,omitempty"`
+	// CPUVsRawAll is CPUVsRaw with the raw CPU per op measured with every
+	// thread busy, as the relay's cores are while it verifies on all of
+	// them.
+	CPUVsRawAll float64 `json:"raw_verify_cpu_all_threads_vs_relay_cpu_per_ack,omitempty"`
 }
 
 // pendingPut is a put waiting for its ack.
@@ -158,13 +169,6 @@ func runPuts(ctx context.Context, cfg putsConfig) (*putsResult, error) {
 
 	var pool *putPool
 	if cfg.Signed == "sea" {
-		if cfg.VerifyBench > 0 {
-			vr, err := measureVerify(ctx, keys.P256, 0, cfg.VerifyBench)
-			if err != nil {
-				return nil, err
-			}
-			res.Verify = vr
-		}
 		users := make([]*keys.Private, cfg.Users)
 		for i := range users {
 			k, err := keys.Generate(keys.P256)
@@ -180,6 +184,16 @@ func runPuts(ctx context.Context, cfg putsConfig) (*putsResult, error) {
 		}
 		pool = p
 		res.PresignSeconds = round3(time.Since(t0).Seconds())
+		// Raw verification is measured right before the run (after
+		// signing, so the relay and the machine are as they will be) and
+		// right after it; the ratios use the mean of the two.
+		if cfg.VerifyBench > 0 {
+			vr, err := measureVerify(ctx, keys.P256, 0, cfg.VerifyBench)
+			if err != nil {
+				return nil, err
+			}
+			res.Verify = vr
+		}
 		res.Load1Start = load1()
 	}
 
@@ -317,18 +331,27 @@ loop:
 	res.AckedPerSec = round1(float64(res.AckedInWindow) / secs)
 	res.AckLatency = hist.summary()
 	res.ToolCPUSeconds, res.RelayCPUSeconds = toolCPU, relayCPU
+	res.Load1End = load1()
 	if pool != nil {
 		res.PoolExhausted = pool.next.Load() >= uint64(len(pool.frames))
 		if v := res.Verify; v != nil {
-			if v.RawPerSecAll > 0 {
-				res.AckedVsRaw = round3(res.AckedPerSec / v.RawPerSecAll)
+			rawAll, rawCPU, rawCPUAll := v.RawPerSecAll, v.RawCPUUsPerOp, v.RawCPUUsPerOpAll
+			if va, err := measureVerify(ctx, keys.P256, 0, cfg.VerifyBench); err == nil {
+				res.VerifyAfter = va
+				rawAll, rawCPU = (rawAll+va.RawPerSecAll)/2, (rawCPU+va.RawCPUUsPerOp)/2
+				rawCPUAll = (rawCPUAll + va.RawCPUUsPerOpAll) / 2
+			}
+			res.RawPerSecAll, res.RawCPUUsPerOp, res.RawCPUUsPerOpAll = round1(rawAll), round3(rawCPU), round3(rawCPUAll)
+			if rawAll > 0 {
+				res.AckedVsRaw = round3(res.AckedPerSec / rawAll)
 			}
 			if relayCPU > 0 && res.AckedInWindow > 0 {
-				res.CPUVsRaw = round3(v.RawCPUUsPerOp / (relayCPU * 1e6 / float64(res.AckedInWindow)))
+				res.RelayCPUUsPerAck = round3(relayCPU * 1e6 / float64(res.AckedInWindow))
+				res.CPUVsRaw = round3(rawCPU / res.RelayCPUUsPerAck)
+				res.CPUVsRawAll = round3(rawCPUAll / res.RelayCPUUsPerAck)
 			}
 		}
 	}
-	res.Load1End = load1()
 	return res, ctx.Err()
 }
 

@@ -47,7 +47,8 @@ type ServeCmd struct {
 	MaxSubscriptions int           `default:"1000" env:"LUMINARY_MAX_SUBSCRIPTIONS" help:"Most souls one connection may subscribe to."`
 	MaxConns         int           `default:"10000" env:"LUMINARY_MAX_CONNS" help:"Most open WebSocket connections."`
 	MaxConnsPerIP    int           `default:"256" env:"LUMINARY_MAX_CONNS_PER_IP" help:"Most open WebSocket connections from one IP."`
-	SendQueue        int           `default:"256" env:"LUMINARY_SEND_QUEUE" help:"Frames queued per connection before it is dropped as a slow consumer."`
+	SendBuffer       int           `default:"8388608" env:"LUMINARY_SEND_BUFFER" help:"Bytes queued per connection and not yet written before it is closed as a slow consumer (1013)."`
+	SlowTimeout      time.Duration `default:"10s" env:"LUMINARY_SLOW_TIMEOUT" help:"How long a connection with unsent bytes may make no write progress before it is closed as a slow consumer (1013)."`
 	MaxStrikes       int           `default:"10" env:"LUMINARY_MAX_STRIKES" help:"Invalid messages before a connection is closed (1008)."`
 	MaxFuture        time.Duration `default:"30s" env:"LUMINARY_MAX_FUTURE" help:"How far ahead of our clock a state may be and still be deferred; later states are refused."`
 	MaxDeferred      int           `default:"10000" env:"LUMINARY_MAX_DEFERRED" help:"Most fields held back for a future state."`
@@ -97,6 +98,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	}
 
 	// Storage.
+	commitMetrics := newCommitMetrics()
 	var store graph.Store
 	var ready func() error
 	dataInfo := "memory"
@@ -109,7 +111,8 @@ func (c *ServeCmd) Run(env *Env) error {
 		path := filepath.Join(c.Data, "graph.db")
 		// Heartbeat nodes (the tick, 20 writes a second per world) stay in
 		// memory: the heartbeat log is the durable record of time.
-		bs, err := graph.OpenBolt(path, graph.BoltOptions{Logger: logger, Volatile: heartbeat.IsHeartbeatSoul})
+		bs, err := graph.OpenBolt(path, graph.BoltOptions{Logger: logger, Volatile: heartbeat.IsHeartbeatSoul,
+			OnCommit: commitMetrics.observe})
 		if err != nil {
 			return fmt.Errorf("serve: open %s: %w", path, err)
 		}
@@ -131,6 +134,9 @@ func (c *ServeCmd) Run(env *Env) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if !c.Memory {
+		reg.MustRegister(commitMetrics.seconds, commitMetrics.merges)
+	}
 	serviceData := c.Data
 	if c.Memory {
 		serviceData = ""
@@ -163,7 +169,8 @@ func (c *ServeCmd) Run(env *Env) error {
 			MaxSubscriptions: c.MaxSubscriptions,
 			MaxConns:         c.MaxConns,
 			MaxConnsPerIP:    c.MaxConnsPerIP,
-			SendQueue:        c.SendQueue,
+			SendBuffer:       c.SendBuffer,
+			SlowTimeout:      c.SlowTimeout,
 			MaxStrikes:       c.MaxStrikes,
 			KeepAlive:        c.KeepAlive,
 		},
@@ -240,6 +247,28 @@ func shutdownAll(logger *slog.Logger, srv *api.Server, hs *http.Server, ts *time
 		logger.Error("closing db", "err", err)
 	}
 	closeStore()
+}
+
+// commitMetrics observes the group commits of the bbolt store: how long
+// each took (fsyncs included) and how many merges it carried.
+type commitMetrics struct {
+	seconds, merges prometheus.Histogram
+}
+
+func newCommitMetrics() *commitMetrics {
+	return &commitMetrics{
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "luminary", Name: "store_commit_seconds",
+			Help:    "Duration of one group commit of the graph store (transaction and fsyncs).",
+			Buckets: []float64{.0005, .001, .0015, .002, .003, .004, .005, .0075, .01, .015, .025, .05, .1, .25}}),
+		merges: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "luminary", Name: "store_commit_merges",
+			Help:    "Merge requests (puts) carried by one group commit of the graph store.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}}),
+	}
+}
+
+func (m *commitMetrics) observe(ci graph.CommitInfo) {
+	m.seconds.Observe(ci.Duration.Seconds())
+	m.merges.Observe(float64(ci.Merges))
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -29,12 +29,37 @@ const relayKeyPasswordEnv = "LUMINARY_RELAY_KEY_PASSWORD"
 // ServiceFlags configure the time service (worlds, the metronome, the HTTP
 // API) that serve runs inside the relay.
 type ServiceFlags struct {
-	AuthMode     string        `default:"secure" enum:"secure,open" env:"LUMINARY_AUTH_MODE" help:"Writes to souls outside worlds and SEA user space: secure refuses them, open passes them like a stock gun relay."`
+	AuthMode     string        `env:"LUMINARY_AUTH_MODE" placeholder:"secure|open" help:"Writes to souls outside worlds and SEA user space: secure (the default) refuses them, open passes them like a stock gun relay."`
+	Secure       *bool         `env:"LUMINARY_SECURE" help:"The same switch as a boolean: --secure is --auth-mode secure, --secure=false is --auth-mode open."`
 	OpenHosting  bool          `env:"LUMINARY_OPEN_HOSTING" help:"Let any key host the world it owns (signed POST /api/worlds with the owner key)."`
 	Admins       []string      `env:"LUMINARY_ADMINS" sep:"," help:"Public keys that may administer the relay (host worlds, issue certificates)."`
 	DemoTPS      int           `default:"20" env:"LUMINARY_DEMO_TPS" help:"Tick rate of the --demo world."`
 	MaxWorlds    int           `default:"1000" env:"LUMINARY_MAX_WORLDS" help:"Most worlds this relay hosts."`
 	DrainTimeout time.Duration `default:"5s" env:"LUMINARY_DRAIN_TIMEOUT" help:"How long shutdown waits for queued messages to become durable."`
+}
+
+// mode resolves --auth-mode and its boolean alias --secure: secure unless
+// either asks for open; given both, they must agree.
+func (f ServiceFlags) mode() (auth.Mode, error) {
+	mode := auth.Secure
+	if f.AuthMode != "" {
+		m, err := auth.ParseMode(f.AuthMode)
+		if err != nil {
+			return 0, usageError{err}
+		}
+		mode = m
+	}
+	if f.Secure == nil {
+		return mode, nil
+	}
+	want := auth.Open
+	if *f.Secure {
+		want = auth.Secure
+	}
+	if f.AuthMode != "" && mode != want {
+		return 0, usageError{fmt.Errorf("serve: --secure=%t and --auth-mode %s disagree", *f.Secure, f.AuthMode)}
+	}
+	return want, nil
 }
 
 // timeService is the composition serve runs: the service and its HTTP API.
@@ -46,9 +71,9 @@ type timeService struct {
 // openService opens the time service over db. data is the data directory
 // ("" with --memory: a fresh relay key and an in-memory log).
 func (f ServiceFlags) openService(db *graph.DB, data string, demo bool, logger *slog.Logger, reg *prometheus.Registry) (*timeService, error) {
-	mode, err := auth.ParseMode(f.AuthMode)
+	mode, err := f.mode()
 	if err != nil {
-		return nil, usageError{err}
+		return nil, err
 	}
 	var admins []*keys.Public
 	for _, a := range f.Admins {
@@ -82,7 +107,7 @@ func (f ServiceFlags) openService(db *graph.DB, data string, demo bool, logger *
 		return nil, err
 	}
 	ra, err := rest.New(rest.Config{Service: svc, Keys: svc.PrivateKey(), Admins: admins, OpenHosting: f.OpenHosting,
-		Logger: logger, Info: rest.Info{Name: "luminary", Version: version(), Features: []string{"gun-wire", "heartbeat", "login"}}})
+		Logger: logger, Info: rest.Info{Name: "luminary", Version: version(), Features: []string{"gun-wire", "heartbeat", "login", "snapshot-join"}}})
 	if err != nil {
 		_ = svc.Shutdown(context.Background())
 		return nil, err
