@@ -116,7 +116,7 @@ type ticksResult struct {
 	// CadenceExpected (luminary) is followed instances × duration × tps.
 	CadenceExpected uint64 `json:"cadence_expected,omitempty"`
 	// SlowConsumerCloses counts follower connections the relay closed
-	// because their send queue was full (Luminary's 1013).
+	// as slow consumers (Luminary's 1013: send buffer full or stalled).
 	SlowConsumerCloses int `json:"slow_consumer_closes"`
 	// TicksPerSec is the received ticks per followed instance per second.
 	TicksPerSec float64        `json:"ticks_per_s_per_instance"`
@@ -471,9 +471,9 @@ func runTicks(ctx context.Context, cfg ticksConfig) (*ticksResult, error) {
 					return
 				}
 				// At most one batch of gets outstanding: a relay answers
-				// each get with its own frame, and Luminary closes a
-				// connection whose send queue (256 frames by default)
-				// fills up.
+				// each get with its own frame, and a relay may close a
+				// connection that does not read its replies in time
+				// (Luminary: --send-buffer bytes unsent, 1013).
 				waitReplies(ctx, &f.replies, f.replyCh, int64(hi), getBatchWait)
 			}
 		})
