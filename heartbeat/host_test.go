@@ -481,11 +481,6 @@ func TestHostWideReservation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		if err := h.Add(heartbeat.InstanceConfig{Instance: heartbeattest.Key(uint64(100 + i)).Public().String(), Name: "w"}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	step := func(d time.Duration) {
 		for end := fake.Now().Add(d); fake.Now().Before(end); fake.Advance(time.Millisecond) {
 			if _, err := h.Step(ctx); err != nil {
@@ -493,13 +488,25 @@ func TestHostWideReservation(t *testing.T) {
 			}
 		}
 	}
+	for i := range n {
+		if err := h.Add(heartbeat.InstanceConfig{Instance: heartbeattest.Key(uint64(100 + i)).Public().String(), Name: "w"}); err != nil {
+			t.Fatal(err)
+		}
+		step(3 * time.Millisecond) // worlds start at different moments
+	}
 	step(time.Second) // terms start (each waits for the wall clock to reach its base)
 	wl.mu.Lock()
 	w0, a0 := wl.wides, wl.appends
 	clear(ticks)
 	wl.mu.Unlock()
+	r0 := h.Stats().Rounds
 	const run = 5 * time.Second
 	step(run)
+	// Worlds added at different moments tick on one grid: one signed
+	// round per period for all of them.
+	if rounds := h.Stats().Rounds - r0; rounds > uint64(run/(50*time.Millisecond))+1 {
+		t.Errorf("%d signed rounds in %v for %d worlds at 20 ticks/s; want one per period", rounds, run, n)
+	}
 	wl.mu.Lock()
 	defer wl.mu.Unlock()
 	renewals, appends := wl.wides-w0, wl.appends-a0
