@@ -14,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/krestianstvo/luminary/internal/clock"
 )
 
 // ErrStoreFailed is returned (wrapped around the cause) by every Merge of a
@@ -50,7 +52,37 @@ type BoltOptions struct {
 	// but they are never written to the file, cost no fsync, and are gone
 	// after a restart. A batch of volatile writes alone commits nothing.
 	Volatile func(soul string) bool
+
+	// WAL, if set, puts a write-ahead log in front of the bbolt file (in
+	// the directory <path>-wal): a group commit appends one record to the
+	// log and fdatasyncs it, and the merges are answered then — durable,
+	// with one sequential write instead of a B-tree transaction. Accepted
+	// fields stay in memory (and are served from there) until a checkpoint
+	// writes them to the file in one larger synced bbolt transaction and
+	// deletes the log segments it covers. OpenBolt replays any log left by
+	// a crash, whether WAL is set or not. Segments are 16 MiB files,
+	// zero-filled ahead of use (so that an append changes no metadata);
+	// the log takes two of them (the current one and the next) plus those
+	// not yet checkpointed.
+	WAL bool
+	// CheckpointInterval is how often a checkpoint runs while the log has
+	// records (default 250 ms).
+	CheckpointInterval time.Duration
+	// CheckpointRecords starts a checkpoint after this many log records
+	// (group commits) since the last one (default 4096).
+	CheckpointRecords int
+	// MaxOverlayBytes bounds the memory of accepted fields not yet in the
+	// file, approximately (default 64 MiB). A checkpoint starts when half
+	// of it is reached; if one is still running, the writer waits for it
+	// (merges queue up, then block: backpressure).
+	MaxOverlayBytes int
+	// Clock times checkpoints (default: the system clock).
+	Clock clock.Clock
 }
+
+// forceWAL turns BoltOptions.WAL on for every store; tests set it (from
+// GRAPH_WAL=1) to run the whole suite with the log.
+var forceWAL bool
 
 // CommitInfo describes one group commit of a BoltStore.
 type CommitInfo struct {
@@ -70,6 +102,13 @@ type BoltStats struct {
 	QueueDepth int    // merges waiting for the writer now
 	MaxBatch   int    // largest batch so far, in merges
 	Failed     error  // the sticky failure, or nil
+
+	// With BoltOptions.WAL: Commits counts log records; these count the
+	// checkpoints into the file.
+	Checkpoints    uint64        // checkpoints committed
+	Stalls         uint64        // times the writer waited for a checkpoint (overlay full)
+	LastCheckpoint time.Duration // duration of the latest checkpoint
+	OverlayBytes   int           // approximate memory of fields not yet in the file
 }
 
 // BoltStore is a durable Store in a bbolt file.
@@ -80,6 +119,18 @@ type BoltStats struct {
 // on commit) and only then answers every caller in the batch. So a Merge
 // returns only after its data is on disk, and concurrent writers share
 // fsyncs (group commit). Reads run concurrently in read transactions.
+//
+// With BoltOptions.WAL the writer does not run a bbolt transaction per
+// batch: it runs HAM against the batch, then the fields accepted but not
+// yet in the file (the overlay, in memory), then the file; appends one
+// record with the accepted fields to a write-ahead log and fdatasyncs it;
+// adds them to the overlay; and answers. A checkpointer goroutine writes
+// the overlay to the file in one synced transaction every
+// CheckpointInterval (or CheckpointRecords records, or when the overlay
+// reaches half of MaxOverlayBytes) and deletes the log it covers. Reads
+// consult the overlay before the file. OpenBolt replays the log into the
+// file (HAM makes replay idempotent); a torn last record is dropped, any
+// other bad record fails the open with ErrWALCorrupt.
 //
 // On disk, bucket "graph" holds one record per field. The key is the soul,
 // with each 0x00 byte written as 0x00 0xFF, then the separator 0x00 0x01,
@@ -107,10 +158,31 @@ type BoltStore struct {
 
 	commits, merges, fields, accepted atomic.Uint64
 	maxBatch                          atomic.Int64
+	checkpoints, stalls               atomic.Uint64
+	lastCheckpoint                    atomic.Int64 // duration, ns
 
 	// Writer-goroutine state.
 	arena []byte // keys and values of the current transaction
 	key   []byte // scratch key
+
+	// Write-ahead log mode (nil/zero without BoltOptions.WAL).
+	wal        *walWriter
+	ov         *overlay
+	ckptJobs   chan ckptJob  // writer -> checkpointer
+	ckptDone   chan error    // checkpointer -> writer, one per job
+	ckptExited chan struct{} // closed when the checkpointer is done
+	force      chan chan error
+	inflight   bool        // a checkpoint job is running (writer state)
+	records    int         // log records since the last checkpoint (writer state)
+	crashed    atomic.Bool // tests: Close as if the process died (no checkpoint)
+	ckptHook   func()      // tests: runs at the start of each checkpoint
+}
+
+// ckptJob asks the checkpointer to write a frozen overlay to bbolt, then
+// delete the log segments through seq.
+type ckptJob struct {
+	frozen map[string]map[string]Field
+	seq    uint64
 }
 
 var (
@@ -166,6 +238,21 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 	if opt.OpenTimeout <= 0 {
 		opt.OpenTimeout = 5 * time.Second
 	}
+	if opt.CheckpointInterval <= 0 {
+		opt.CheckpointInterval = 250 * time.Millisecond
+	}
+	if opt.CheckpointRecords <= 0 {
+		opt.CheckpointRecords = 4096
+	}
+	if opt.MaxOverlayBytes <= 0 {
+		opt.MaxOverlayBytes = 64 << 20
+	}
+	if opt.Clock == nil {
+		opt.Clock = clock.System()
+	}
+	if forceWAL {
+		opt.WAL = true
+	}
 	log := opt.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -208,6 +295,24 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 		quit:    make(chan struct{}),
 		exited:  make(chan struct{}),
 		vol:     NewMemoryStore(),
+	}
+	last, err := s.recoverWAL()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("graph: open %s: %w", path, err)
+	}
+	if opt.WAL {
+		s.wal, err = startWAL(walDir(path), last+1, func(msg string, err error) { log.Warn(msg, "err", err) })
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("graph: open %s: wal: %w", path, err)
+		}
+		s.ov = newOverlay()
+		s.ckptJobs = make(chan ckptJob)
+		s.ckptDone = make(chan error, 1)
+		s.ckptExited = make(chan struct{})
+		s.force = make(chan chan error)
+		go s.checkpointer()
 	}
 	go s.run()
 	go s.answer()
@@ -295,11 +400,29 @@ func checkKeys(diff Graph) error {
 // commit instead of delaying it.
 func (s *BoltStore) run() {
 	defer close(s.answers)
+	if s.wal != nil {
+		defer s.finishWAL()
+	}
+	var tick <-chan time.Time
+	if s.wal != nil {
+		t := s.opt.Clock.NewTicker(s.opt.CheckpointInterval)
+		defer t.Stop()
+		tick = t.C()
+	}
 	batch := make([]*mergeReq, 0, s.opt.MaxBatch)
 	for {
 		var r *mergeReq
 		select {
 		case r = <-s.queue:
+		case <-tick:
+			s.maybeCheckpoint(true)
+			continue
+		case reply := <-s.force:
+			reply <- s.checkpointSync()
+			continue
+		case err := <-s.ckptDone:
+			s.checkpointed(err)
+			continue
 		case <-s.quit:
 			// Closed: no new requests can arrive; finish what is queued.
 			select {
@@ -309,16 +432,23 @@ func (s *BoltStore) run() {
 			}
 		}
 		batch = append(batch[:0], r)
+		size := s.walSize(r)
 	drain:
-		for len(batch) < s.opt.MaxBatch {
+		for len(batch) < s.opt.MaxBatch && size < walBatchBytes {
 			select {
 			case r := <-s.queue:
 				batch = append(batch, r)
+				size += s.walSize(r)
 			default:
 				break drain
 			}
 		}
-		s.commit(batch)
+		if s.wal != nil {
+			s.commitWAL(batch)
+			s.maybeCheckpoint(false)
+		} else {
+			s.commit(batch)
+		}
 		clear(batch)
 	}
 }
@@ -421,9 +551,7 @@ func (s *BoltStore) commit(batch []*mergeReq) {
 		s.arena = nil // do not pin a huge buffer after a huge batch
 	}
 	if err != nil {
-		failure := fmt.Errorf("%w: commit: %w", ErrStoreFailed, err)
-		s.failed.Store(&failure)
-		s.log.Error("graph: bolt commit failed; refusing all further writes", "err", err, "path", s.db.Path())
+		failure := s.setFailed("commit", err)
 		info.Err = failure
 		// Report before answering, as on success: a caller that returns
 		// from Merge sees the commit counted.
@@ -546,6 +674,10 @@ func (s *BoltStore) Get(ctx context.Context, soul string) (*Node, error) {
 		return s.vol.Get(ctx, soul)
 	}
 	var n *Node
+	if s.ov != nil {
+		// The overlay first: what leaves it is in the file before.
+		n = s.ov.node(soul)
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prefix := appendSoulKey(nil, soul)
 		c := tx.Bucket(graphBucket).Cursor()
@@ -557,7 +689,11 @@ func (s *BoltStore) Get(ctx context.Context, soul string) (*Node, error) {
 			if n == nil {
 				n = NewNode(soul)
 			}
-			n.Fields[string(k[len(prefix):])] = f
+			name := string(k[len(prefix):])
+			if _, ok := n.Fields[name]; ok && s.ov != nil {
+				continue // the overlay's field is newer
+			}
+			n.Fields[name] = f
 		}
 		return nil
 	})
@@ -577,6 +713,11 @@ func (s *BoltStore) GetField(ctx context.Context, soul, field string) (Field, er
 	}
 	if s.volatileSoul(soul) {
 		return s.vol.GetField(ctx, soul, field)
+	}
+	if s.ov != nil {
+		if f, ok := s.ov.field(soul, field); ok {
+			return f, nil
+		}
 	}
 	var f Field
 	found := false
@@ -606,13 +747,50 @@ const scanPage = 256
 // Scan implements Store. Volatile souls (BoltOptions.Volatile) come after
 // the souls read from the file.
 func (s *BoltStore) Scan(ctx context.Context, prefix string, fn func(*Node) error) error {
-	if err := s.scanFile(ctx, prefix, fn); err != nil {
+	if s.ov == nil {
+		if err := s.scanFile(ctx, prefix, fn); err != nil {
+			return err
+		}
+	} else if err := s.scanMerged(ctx, prefix, fn); err != nil {
 		return err
 	}
 	if s.opt.Volatile == nil {
 		return nil
 	}
 	return s.vol.Scan(ctx, prefix, fn)
+}
+
+// scanMerged scans the file and the overlay (taken first: what leaves it
+// is in the file before), merging by soul; the overlay's fields win.
+func (s *BoltStore) scanMerged(ctx context.Context, prefix string, fn func(*Node) error) error {
+	ovn := s.ov.scan(prefix)
+	i := 0
+	err := s.scanFile(ctx, prefix, func(n *Node) error {
+		for ; i < len(ovn) && ovn[i].Soul < n.Soul; i++ {
+			if err := fn(ovn[i]); err != nil {
+				return err
+			}
+		}
+		if i < len(ovn) && ovn[i].Soul == n.Soul {
+			for name, f := range ovn[i].Fields {
+				n.Fields[name] = f
+			}
+			i++
+		}
+		return fn(n)
+	})
+	if err != nil {
+		return err
+	}
+	for ; i < len(ovn); i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(ovn[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // scanFile scans the souls stored in the file.
@@ -682,6 +860,13 @@ func (s *BoltStore) Stats() BoltStats {
 		Accepted:   s.accepted.Load(),
 		QueueDepth: len(s.queue),
 		MaxBatch:   int(s.maxBatch.Load()),
+
+		Checkpoints:    s.checkpoints.Load(),
+		Stalls:         s.stalls.Load(),
+		LastCheckpoint: time.Duration(s.lastCheckpoint.Load()),
+	}
+	if s.ov != nil {
+		_, st.OverlayBytes = s.ov.bytes()
 	}
 	if f := s.failed.Load(); f != nil {
 		st.Failed = *f

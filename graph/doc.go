@@ -67,8 +67,9 @@
 //	States   StateClock: NewStateClock(clock), Now()
 //	Stores   Store (Get, GetField, Merge, Scan, Close); MergeNotifier;
 //	         AsyncMerger; MemoryStore: NewMemoryStore; BoltStore: OpenBolt,
-//	         BoltOptions, Stats, BoltStats, CommitInfo, Path; ErrNotFound,
-//	         ErrClosed, ErrStoreFailed
+//	         BoltOptions (WAL: write-ahead log), Stats, BoltStats, CommitInfo,
+//	         Checkpoint, Path; ErrNotFound, ErrClosed, ErrStoreFailed,
+//	         ErrWALCorrupt
 //	DB       NewDB(store, DBConfig); Put, PutAsync, Get, GetField, Scan,
 //	         Subscribe, Now, Deferred, Store, Close; PutResult, FieldError,
 //	         ErrFutureState, ErrDeferFull

@@ -37,6 +37,14 @@ func stores(t *testing.T, f func(t *testing.T, s Store)) {
 		defer s.Close()
 		f(t, s)
 	})
+	t.Run("bolt-wal", func(t *testing.T) {
+		s, err := OpenBolt(filepath.Join(t.TempDir(), "g.db"), BoltOptions{WAL: true, CheckpointRecords: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		f(t, s)
+	})
 }
 
 func put1(soul, field string, v Value, state float64) Graph {
@@ -257,7 +265,8 @@ func TestBoltFailureIsSticky(t *testing.T) {
 	ctx := context.Background()
 	var infos []CommitInfo
 	var mu sync.Mutex
-	s, err := OpenBolt(filepath.Join(t.TempDir(), "g.db"), BoltOptions{OnCommit: func(ci CommitInfo) {
+	// No timed checkpoint (GRAPH_WAL=1): it would rotate s.wal.f under us.
+	s, err := OpenBolt(filepath.Join(t.TempDir(), "g.db"), BoltOptions{CheckpointInterval: time.Hour, OnCommit: func(ci CommitInfo) {
 		mu.Lock()
 		infos = append(infos, ci)
 		mu.Unlock()
@@ -268,7 +277,11 @@ func TestBoltFailureIsSticky(t *testing.T) {
 	if _, err := s.Merge(ctx, put1("a", "b", Null(), 1)); err != nil {
 		t.Fatal(err)
 	}
-	s.db.Close() // simulate an I/O failure: every transaction now fails
+	if s.wal != nil {
+		s.wal.f.Close() // simulate an I/O failure: every log write now fails
+	} else {
+		s.db.Close() // simulate an I/O failure: every transaction now fails
+	}
 	for i := range 3 {
 		if _, err := s.Merge(ctx, put1("a", "b", Null(), float64(2+i))); !errors.Is(err, ErrStoreFailed) {
 			t.Fatalf("merge %d after failure: %v", i, err)
@@ -307,7 +320,10 @@ func TestBoltCrashChild(t *testing.T) {
 	if path == "" {
 		t.Skip("child of TestBoltCrash only")
 	}
-	s, err := OpenBolt(path, BoltOptions{})
+	// With the log (GRAPH_WAL=1), checkpoint often and use small segments,
+	// so that kills land during checkpoints and segment changes too.
+	walSegmentBytes = 16 << 10
+	s, err := OpenBolt(path, BoltOptions{CheckpointRecords: 16, CheckpointInterval: 20 * time.Millisecond})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -334,8 +350,15 @@ func TestBoltCrashChild(t *testing.T) {
 }
 
 // TestBoltCrash kills a writing child process with SIGKILL at a random
-// point and checks that every merge it acknowledged survived.
+// point and checks that every merge it acknowledged survived, without and
+// with the write-ahead log.
 func TestBoltCrash(t *testing.T) {
+	for _, wal := range []string{"0", "1"} {
+		t.Run("wal="+wal, func(t *testing.T) { testBoltCrash(t, wal) })
+	}
+}
+
+func testBoltCrash(t *testing.T, wal string) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
 	}
@@ -355,7 +378,7 @@ func TestBoltCrash(t *testing.T) {
 		acked := map[string]float64{}
 		for round := range 2 { // the second round writes on top of recovered data
 			cmd := exec.Command(exe, "-test.run=^TestBoltCrashChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "GRAPH_CRASH_CHILD="+path, fmt.Sprintf("GRAPH_CRASH_ROUND=r%d", round))
+			cmd.Env = append(os.Environ(), "GRAPH_CRASH_CHILD="+path, fmt.Sprintf("GRAPH_CRASH_ROUND=r%d", round), "GRAPH_WAL="+wal)
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
