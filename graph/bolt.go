@@ -476,20 +476,7 @@ func (s *BoltStore) answer() {
 func (s *BoltStore) commit(batch []*mergeReq) {
 	answered := append(make([]*mergeReq, 0, len(batch)), batch...)
 	defer func() { s.answers <- answered }()
-	if f := s.failed.Load(); f != nil {
-		for _, r := range batch {
-			r.err = *f
-		}
-		return
-	}
-	live := make([]*mergeReq, 0, len(batch))
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.err = err
-			continue
-		}
-		live = append(live, r)
-	}
+	live := s.liveRequests(batch)
 	if len(live) == 0 {
 		return
 	}
@@ -525,36 +512,26 @@ func (s *BoltStore) commit(batch []*mergeReq) {
 	if err == nil {
 		// Volatile fields land after the file commit, in request order,
 		// so that a failed commit fails the whole batch.
-		for i, r := range live {
-			if len(volatile[i]) == 0 {
-				continue
-			}
-			acc, verr := s.vol.Merge(context.Background(), volatile[i])
-			if verr != nil {
-				err = verr
-				break
-			}
-			for _, n := range volatile[i] {
-				info.Fields += len(n.Fields)
-			}
-			for soul, n := range acc {
-				if r.accepted == nil {
-					r.accepted = make(Graph, len(acc))
-				}
-				r.accepted[soul] = n
-				info.Accepted += len(n.Fields)
-			}
-		}
+		err = s.mergeVolatile(live, volatile, &info)
 	}
 	info.Duration = time.Since(start)
 	if cap(s.arena) > 16<<20 {
 		s.arena = nil // do not pin a huge buffer after a huge batch
 	}
+	// A batch of volatile fields alone commits nothing. The answerer
+	// notifies in commit order first, then releases the callers.
+	s.finishCommit(live, info, err, "commit", anyDurable)
+}
+
+// finishCommit records the outcome of a group commit: on err the store
+// fails for good and every live request gets the failure; otherwise the
+// counters move (commits only when committed is set). OnCommit hears of
+// it before the callers are answered, so a caller that returns from Merge
+// sees the commit counted.
+func (s *BoltStore) finishCommit(live []*mergeReq, info CommitInfo, err error, what string, committed bool) {
 	if err != nil {
-		failure := s.setFailed("commit", err)
+		failure := s.setFailed(what, err)
 		info.Err = failure
-		// Report before answering, as on success: a caller that returns
-		// from Merge sees the commit counted.
 		if s.opt.OnCommit != nil {
 			s.opt.OnCommit(info)
 		}
@@ -563,8 +540,8 @@ func (s *BoltStore) commit(batch []*mergeReq) {
 		}
 		return
 	}
-	if anyDurable {
-		s.commits.Add(1) // a batch of volatile fields alone commits nothing
+	if committed {
+		s.commits.Add(1)
 	}
 	s.merges.Add(uint64(len(live)))
 	s.fields.Add(uint64(info.Fields))
@@ -575,8 +552,6 @@ func (s *BoltStore) commit(batch []*mergeReq) {
 	if s.opt.OnCommit != nil {
 		s.opt.OnCommit(info)
 	}
-	// The answerer notifies in commit order first, then releases the
-	// callers.
 }
 
 // split separates the fields of volatile souls (BoltOptions.Volatile)
@@ -1011,4 +986,49 @@ func decodeField(b []byte, want float64) (Field, error) {
 		return Field{}, errCorrupt
 	}
 	return f, nil
+}
+
+// mergeVolatile merges each request's volatile fields into memory, in
+// request order, adding them to its accepted graph and to info.
+func (s *BoltStore) mergeVolatile(live []*mergeReq, volatile []Graph, info *CommitInfo) error {
+	for i, r := range live {
+		if len(volatile[i]) == 0 {
+			continue
+		}
+		acc, err := s.vol.Merge(context.Background(), volatile[i])
+		if err != nil {
+			return err
+		}
+		for _, n := range volatile[i] {
+			info.Fields += len(n.Fields)
+		}
+		for soul, n := range acc {
+			if r.accepted == nil {
+				r.accepted = make(Graph, len(acc))
+			}
+			r.accepted[soul] = n
+			info.Accepted += len(n.Fields)
+		}
+	}
+	return nil
+}
+
+// liveRequests answers the requests of batch that cannot be merged (the
+// store failed, or the caller's context ended) and returns the others.
+func (s *BoltStore) liveRequests(batch []*mergeReq) []*mergeReq {
+	if f := s.failed.Load(); f != nil {
+		for _, r := range batch {
+			r.err = *f
+		}
+		return nil
+	}
+	live := make([]*mergeReq, 0, len(batch))
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		live = append(live, r)
+	}
+	return live
 }

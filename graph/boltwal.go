@@ -26,20 +26,7 @@ import (
 func (s *BoltStore) commitWAL(batch []*mergeReq) {
 	answered := append(make([]*mergeReq, 0, len(batch)), batch...)
 	defer func() { s.answers <- answered }()
-	if f := s.failed.Load(); f != nil {
-		for _, r := range batch {
-			r.err = *f
-		}
-		return
-	}
-	live := make([]*mergeReq, 0, len(batch))
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.err = err
-			continue
-		}
-		live = append(live, r)
-	}
+	live := s.liveRequests(batch)
 	if len(live) == 0 {
 		return
 	}
@@ -127,51 +114,10 @@ judge:
 		}
 	}
 	if err == nil {
-		for i, r := range live {
-			if len(volatile[i]) == 0 {
-				continue
-			}
-			acc, verr := s.vol.Merge(context.Background(), volatile[i])
-			if verr != nil {
-				err = verr
-				break
-			}
-			for _, n := range volatile[i] {
-				info.Fields += len(n.Fields)
-			}
-			for soul, n := range acc {
-				if r.accepted == nil {
-					r.accepted = make(Graph, len(acc))
-				}
-				r.accepted[soul] = n
-				info.Accepted += len(n.Fields)
-			}
-		}
+		err = s.mergeVolatile(live, volatile, &info)
 	}
 	info.Duration = time.Since(start)
-	if err != nil {
-		failure := s.setFailed("wal commit", err)
-		info.Err = failure
-		if s.opt.OnCommit != nil {
-			s.opt.OnCommit(info)
-		}
-		for _, r := range live {
-			r.accepted, r.err = nil, failure
-		}
-		return
-	}
-	if logged {
-		s.commits.Add(1)
-	}
-	s.merges.Add(uint64(len(live)))
-	s.fields.Add(uint64(info.Fields))
-	s.accepted.Add(uint64(info.Accepted))
-	if int64(len(live)) > s.maxBatch.Load() {
-		s.maxBatch.Store(int64(len(live)))
-	}
-	if s.opt.OnCommit != nil {
-		s.opt.OnCommit(info)
-	}
+	s.finishCommit(live, info, err, "wal commit", logged)
 }
 
 // walBatchBytes bounds (roughly) the log record of one group commit, far
