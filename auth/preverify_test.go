@@ -11,17 +11,7 @@ import (
 // checkOnePre is checkOne with the signatures verified ahead by Preverify.
 func checkOnePre(t testing.TB, c *Checker, soul, field string, f graph.Field) string {
 	t.Helper()
-	diff := graph.Graph{soul: &graph.Node{Soul: soul, Fields: map[string]graph.Field{field: f}}}
-	ctx := c.Preverify(context.Background(), diff)
-	allowed, refused := c.CheckPut(ctx, nil, diff)
-	switch {
-	case len(refused) == 0 && len(allowed) == 1:
-		return "ok"
-	case len(refused) == 1 && len(allowed) == 0:
-		return refused[0].Err.Error()
-	}
-	t.Fatalf("CheckPut(%s.%s): allowed %d souls, refused %v", soul, field, len(allowed), refused)
-	return ""
+	return checkField(t, c, nil, soul, field, f, true)
 }
 
 // TestPreverifySameVerdicts judges every gun.js vector (captured writes,

@@ -68,8 +68,19 @@ func (v seaVector) field(t testing.TB) graph.Field {
 // checkOne runs one field through CheckPut and returns "ok" or the reason.
 func checkOne(t testing.TB, c *Checker, peer *Peer, soul, field string, f graph.Field) string {
 	t.Helper()
+	return checkField(t, c, peer, soul, field, f, false)
+}
+
+// checkField runs one field through CheckPut, with its signatures verified
+// ahead by Preverify when pre is set, and returns "ok" or the reason.
+func checkField(t testing.TB, c *Checker, peer *Peer, soul, field string, f graph.Field, pre bool) string {
+	t.Helper()
 	diff := graph.Graph{soul: &graph.Node{Soul: soul, Fields: map[string]graph.Field{field: f}}}
-	allowed, refused := c.CheckPut(context.Background(), peer, diff)
+	ctx := context.Background()
+	if pre {
+		ctx = c.Preverify(ctx, diff)
+	}
+	allowed, refused := c.CheckPut(ctx, peer, diff)
 	switch {
 	case len(refused) == 0 && len(allowed) == 1:
 		return "ok"
