@@ -118,11 +118,19 @@
 // or above it ("issued up to T+Δ", Δ = ReserveAhead, default 500 ms, renewed
 // when within Δ/2); the log refuses to store anything above the mark, and a
 // new term starts above it. A host keeps ONE such mark for all the instances
-// it sequences (a log-wide batch, [AllInstances]): every instance's states
-// are near the same wall clock, so one small durable write every Δ/2 covers
-// them all, where a mark per instance cost 1,000 instances 4,000 records a
-// second and a durable commit in nearly every round. So after kill -9 time resumes above every value
-// ever published, even idle ticks that were never stored (table B row 2). If
+// it sequences (a batch for [AllInstances] naming the holder): every
+// instance's states are near the same wall clock, so one small durable write
+// every Δ/2 covers them all, where a mark per instance cost 1,000 instances
+// 4,000 records a second and a durable commit in nearly every round. The log
+// bounds an instance's states by its own mark and its current holder's
+// ([LogState.Bound]); a new holder's first entry must exceed the previous
+// holder's mark; a restarted host starts each term above the mark it
+// inherited (not above the renewals it has made since for other instances,
+// which would start every term up to Δ ahead of the wall clock). So after
+// kill -9 time resumes above every value ever published, even idle ticks
+// that were never stored (table B row 2). All instances of one rate tick on
+// one grid of the host's clock, so one round — one signature — serves them
+// all whatever their start times. If
 // the base lies ahead of the wall clock (a restart within Δ), the host waits
 // up to MaxStartWait for the wall clock to catch up, so that gun.js peers —
 // which defer states ahead of their clock — are not held back; beyond that it
