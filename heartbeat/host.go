@@ -157,6 +157,8 @@ type Host struct {
 	inherited   float64
 	inheritRead bool
 	wide        float64
+	renewing    bool              // a renewal of wide is being appended in the background
+	renewed     chan renewOutcome // its outcome (capacity 1)
 
 	stats struct {
 		rounds, ticks, entries, stored, stepDowns atomic.Uint64
@@ -235,7 +237,8 @@ func NewHost(cfg HostConfig) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, holder: cfg.Signer.Public(), kick: make(chan struct{}, 1), insts: map[string]*hosted{}}
+	h := &Host{cfg: cfg, holder: cfg.Signer.Public(), kick: make(chan struct{}, 1), insts: map[string]*hosted{},
+		renewed: make(chan renewOutcome, 1)}
 	h.elapsed = cfg.Elapsed
 	if h.elapsed == nil {
 		start := cfg.Clock.Now()
@@ -547,15 +550,37 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 	}
 	// One reserved mark for the whole host (see doc.go): when any term's
 	// last issued state comes within half of ReserveAhead of it, raise it
-	// to the highest last issued state plus ReserveAhead, in the same
-	// durable append as this round's entries. At 20 ticks/s that is one
-	// small write every ReserveAhead/2 for all instances together.
+	// to the highest last issued state plus ReserveAhead. At 20 ticks/s
+	// that is one small write every ReserveAhead/2 for all instances
+	// together. While every state issued so far is still covered, the
+	// write goes to the log in the background, so that no round waits for
+	// its fsync; a state not covered (a term's first, or a renewal slower
+	// than ReserveAhead/2) puts the mark in this round's own append.
+	if err := h.collectRenewal(false); err != nil {
+		return 0, h.fail(err, works2pending(works, func(w *work) []*pending { return w.items }))
+	}
 	var wide float64
+	covered := true
 	for _, w := range works {
 		w.in.seq.Reserved(h.wide)
 		if _, need := w.in.seq.Reservation(); need {
 			wide = max(wide, w.in.seq.LastState()+float64(h.cfg.ReserveAhead.Microseconds())/1000)
 		}
+		covered = covered && w.in.seq.Covered()
+	}
+	if wide > 0 && covered {
+		if !h.renewing {
+			h.renewing = true
+			go func(mark float64) {
+				err := h.cfg.Log.Append(context.WithoutCancel(ctx), []Batch{{Instance: AllInstances, Holder: h.holder, Reserve: mark}})
+				h.renewed <- renewOutcome{mark, BatchErr(err, 0)}
+				select {
+				case h.kick <- struct{}{}:
+				default:
+				}
+			}(wide)
+		}
+		wide = 0
 	}
 
 	ticks, err := SignRound(h.cfg.Signer, recs)
@@ -603,7 +628,7 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 			h.cfg.Logger.Error("heartbeat: log-wide reserved mark refused; host stops", "err", err)
 			return 0, h.fail(err, works2pending(works, func(w *work) []*pending { return w.items }))
 		}
-		h.wide, off = wide, 1
+		h.wide, off = max(h.wide, wide), 1
 	}
 	batchErr := map[int]error{}
 	for j, i := range idx {
@@ -903,6 +928,38 @@ func (h *Host) maintain(ctx context.Context, in *hosted, el time.Duration) {
 	}
 }
 
+// renewOutcome is the result of a background renewal of the host's mark.
+type renewOutcome struct {
+	mark float64
+	err  error
+}
+
+// collectRenewal takes the outcome of a background renewal, if one is in
+// flight: waiting for it when wait is set, otherwise only if it is there.
+// A failed renewal is fatal, like any failed durable append.
+func (h *Host) collectRenewal(wait bool) error {
+	if !h.renewing {
+		return nil
+	}
+	var o renewOutcome
+	if wait {
+		o = <-h.renewed
+	} else {
+		select {
+		case o = <-h.renewed:
+		default:
+			return nil
+		}
+	}
+	h.renewing = false
+	if o.err != nil {
+		h.cfg.Logger.Error("heartbeat: renewing the reserved mark failed; host stops", "err", o.err)
+		return o.err
+	}
+	h.wide = max(h.wide, o.mark)
+	return nil
+}
+
 // bound returns the reserved mark a new term of in must start above. For
 // an instance last sequenced by another holder that is the instance's bound
 // (its own mark and that holder's log-wide mark). For one last sequenced
@@ -1011,6 +1068,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 	}
 	h.stepMu.Lock()
 	defer h.stepMu.Unlock()
+	_ = h.collectRenewal(true) // no append outlives the host
 	var left []*pending
 	h.mu.Lock()
 	for _, in := range h.insts {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -608,5 +609,74 @@ func TestTermStartsAtWallClock(t *testing.T) {
 	}
 	if ticks < n*20 || ahead != 0 {
 		t.Fatalf("%d of %d ticks published ahead of the wall clock", ahead, ticks)
+	}
+}
+
+// holdFirstRenewal holds the first append that carries only a log-wide
+// mark (a background renewal) until release is closed.
+type holdFirstRenewal struct {
+	heartbeat.Log
+	held    atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (l *holdFirstRenewal) Append(ctx context.Context, bs []heartbeat.Batch) error {
+	if len(bs) == 1 && bs[0].Instance == heartbeat.AllInstances && l.held.CompareAndSwap(false, true) {
+		close(l.entered)
+		<-l.release
+	}
+	return l.Log.Append(ctx, bs)
+}
+
+// The host renews its mark in the background: rounds go on while the
+// renewal's append is slow, every tick is still published at its time, and
+// when the old mark would run out the round puts a new mark in its own
+// append instead of publishing anything uncovered.
+func TestRenewalInBackground(t *testing.T) {
+	fake := clock.NewFake(heartbeattest.Epoch)
+	start := fake.Now()
+	hl := &holdFirstRenewal{Log: heartbeat.NewMemLog(), entered: make(chan struct{}), release: make(chan struct{})}
+	var ticks int
+	cfg := heartbeat.HostConfig{Signer: heartbeattest.Signer(1), Log: hl, Lease: heartbeat.NewMemLease(fake), Clock: fake,
+		Elapsed: func() time.Duration { return fake.Now().Sub(start) },
+		Authorizer: heartbeat.AuthorizerFunc(func(context.Context, string, string, heartbeat.Role, time.Time) error {
+			return nil
+		}),
+		Sink: heartbeat.SinkFunc(func(p heartbeat.Publication) { ticks++ })}
+	h, err := heartbeat.NewHost(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 10
+	for i := range n {
+		if err := h.Add(heartbeat.InstanceConfig{Instance: heartbeattest.Key(uint64(300 + i)).Public().String(), Name: "w"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(d time.Duration) {
+		for end := fake.Now().Add(d); fake.Now().Before(end); fake.Advance(time.Millisecond) {
+			if _, err := h.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Run until the first background renewal is under way (and held).
+	for held := false; !held; {
+		step(time.Millisecond)
+		select {
+		case <-hl.entered:
+			held = true
+		default:
+		}
+	}
+	ticks = 0
+	step(time.Second) // far past the old mark: the rounds renew on their own
+	if want := n * 20; ticks < want-n {
+		t.Fatalf("%d ticks published in 1 s of %d worlds while a renewal was held; want about %d", ticks, n, want)
+	}
+	close(hl.release)
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
