@@ -48,6 +48,48 @@ type worldStore struct {
 	alias  map[string]string // alias -> instance
 	owners map[string]*keys.Private
 	chains map[string][]*auth.Cert // instance -> the relay key's tick chain
+
+	// The file's records in file order (created, instance), each with its
+	// encoding cached: adding a world re-encodes one record, not all of
+	// them (5,000 worlds created one by one spent most of their time
+	// re-encoding the list).
+	order []encodedRec
+}
+
+type encodedRec struct {
+	r   *worldRec
+	enc []byte // json.MarshalIndent(r, "  ", "  ")
+}
+
+// recBefore orders records as the file lists them.
+func recBefore(a, b *worldRec) int {
+	switch {
+	case a.Created < b.Created:
+		return -1
+	case a.Created > b.Created:
+		return 1
+	case a.Instance < b.Instance:
+		return -1
+	case a.Instance > b.Instance:
+		return 1
+	}
+	return 0
+}
+
+// insertLocked adds r to order, encoded. w.mu is held.
+func (w *worldStore) insertLocked(r *worldRec) error {
+	enc, err := json.MarshalIndent(r, "  ", "  ")
+	if err != nil {
+		return err
+	}
+	i, _ := slices.BinarySearchFunc(w.order, r, func(e encodedRec, t *worldRec) int { return recBefore(e.r, t) })
+	w.order = slices.Insert(w.order, i, encodedRec{r, enc})
+	return nil
+}
+
+// removeLocked drops r from order. w.mu is held.
+func (w *worldStore) removeLocked(r *worldRec) {
+	w.order = slices.DeleteFunc(w.order, func(e encodedRec) bool { return e.r == r })
 }
 
 func newWorldStore(path string) *worldStore {
@@ -81,6 +123,9 @@ func (w *worldStore) load() error {
 		if r.Alias != "" {
 			w.alias[r.Alias] = r.Instance
 		}
+		if err := w.insertLocked(r); err != nil {
+			return err
+		}
 		for _, c := range r.Chain {
 			cert, err := auth.ParseCert([]byte(c))
 			if err != nil {
@@ -92,29 +137,28 @@ func (w *worldStore) load() error {
 	return nil
 }
 
-// saveLocked rewrites the file atomically. w.mu is held.
+// saveLocked rewrites the file atomically from the cached encodings, in
+// the text json.MarshalIndent(records, "", "  ") gives. w.mu is held.
 func (w *worldStore) saveLocked() error {
 	if w.path == "" {
 		return nil
 	}
-	recs := make([]*worldRec, 0, len(w.byInst))
-	for _, r := range w.byInst {
-		recs = append(recs, r)
+	n := 4
+	for _, e := range w.order {
+		n += len(e.enc) + 4
 	}
-	slices.SortFunc(recs, func(a, b *worldRec) int {
-		switch {
-		case a.Created != b.Created:
-			return int(a.Created - b.Created)
-		case a.Instance < b.Instance:
-			return -1
-		case a.Instance > b.Instance:
-			return 1
+	data := make([]byte, 0, n)
+	if len(w.order) == 0 {
+		data = append(data, "[]"...)
+	} else {
+		data = append(data, "[\n  "...)
+		for i, e := range w.order {
+			if i > 0 {
+				data = append(data, ",\n  "...)
+			}
+			data = append(data, e.enc...)
 		}
-		return 0
-	})
-	data, err := json.MarshalIndent(recs, "", "  ")
-	if err != nil {
-		return err
+		data = append(data, "\n]"...)
 	}
 	return writeAtomic(w.path, append(data, '\n'))
 }
@@ -145,7 +189,13 @@ func (w *worldStore) add(r *worldRec, chain []*auth.Cert, owner *keys.Private) e
 	if owner != nil {
 		w.owners[r.Instance] = owner
 	}
-	if err := w.saveLocked(); err != nil {
+	err := w.insertLocked(r)
+	if err == nil {
+		if err = w.saveLocked(); err != nil {
+			w.removeLocked(r)
+		}
+	}
+	if err != nil {
 		delete(w.byInst, r.Instance)
 		delete(w.alias, r.Alias)
 		delete(w.chains, r.Instance)
