@@ -15,12 +15,17 @@
 //	log + lease   heartbeat.OpenBolt(<data>/heartbeat.db)   (memory: MemLog, MemLease)
 //	host          heartbeat.Host signing with the relay key; Authorizer = auth.Checker.Authorize
 //	              (plus the tick chain a world's owner handed over when it was hosted)
-//	sink          publications → heartbeat.MetaPuts/PublicationPuts → graph.DB.Put, in order,
-//	              from one writer goroutine (so the api.Server pushes them to subscribers)
+//	sink          publications → heartbeat.MetaPuts/PublicationPuts → graph.DB.Publish, in
+//	              order, from one writer goroutine: subscribers get them at once (the entries
+//	              are durable in the log already), the graph stores them after
 //	guard         auth.Checker (Config.Inbox judges lum/<I>/in/<id> as heartbeat messages:
 //	              signature, timestamp window, already sequenced → "duplicate:"), then
-//	              inbound messages → Host.Submit → a receipt frame to the sender
-//	handlers      "auth": auth's login challenge–response
+//	              inbound messages → Host.Submit → a receipt frame to the sender; Preverify
+//	              checks author signatures on the relay's verification workers first;
+//	              AccessChanged makes the relay re-check subscriptions when a world's
+//	              private flag or member list changes
+//	handlers      "auth": auth's login challenge–response; "lumSnap", "lumJoin": snapshot
+//	              votes and join bundles (snapshot.go)
 //	worlds        <data>/worlds.json (relay-local: alias, open, private, tick chain);
 //	              owner keys the relay creates in <data>/owners/ (encrypted with the relay key's password)
 //
@@ -57,10 +62,10 @@
 // queued becomes durable and is acknowledged, bounded by the host's
 // DrainTimeout), releases leases, and writes the last publications.
 //
-// Idle ticks are graph writes like any other (the graph has no volatile
-// souls): each one is a durable commit of four fields on lum/<I>/hb, shared
-// by all worlds that tick in the same round. /work/team/bench-service.md
-// has the cost.
+// Idle ticks are graph writes of four fields on lum/<I>/hb, which serve
+// keeps in memory only (graph.BoltOptions.Volatile with
+// heartbeat.IsHeartbeatSoul): the heartbeat log and the host's reserved
+// mark are the durable record of time. BENCHMARKS.md has the cost.
 //
 // # Presence
 //
