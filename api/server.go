@@ -74,10 +74,6 @@ type Server struct {
 	dlim     DecodeLimits
 	db       *graph.DB
 	log      *slog.Logger
-
-	// Subscriptions re-checked after access changes (recheck.go).
-	recheckQ   chan []string
-	recheckAll atomic.Bool
 	clock    clock.Clock
 	m        *metrics
 	reg      *prometheus.Registry
@@ -96,6 +92,10 @@ type Server struct {
 
 	// verify bounds the preverification of puts (relay.go).
 	verify verifyPool
+
+	// Subscriptions re-checked after access changes (recheck.go).
+	recheckQ   chan []string
+	recheckAll atomic.Bool
 
 	baseCtx    context.Context
 	baseCancel context.CancelFunc
