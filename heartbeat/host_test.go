@@ -461,41 +461,20 @@ func (l *wideLog) Append(ctx context.Context, bs []heartbeat.Batch) error {
 func TestHostWideReservation(t *testing.T) {
 	const n = 100
 	fake := clock.NewFake(heartbeattest.Epoch)
-	start := fake.Now()
 	wl := &wideLog{Log: heartbeat.NewMemLog()}
 	ticks := map[string]int{}
-	cfg := heartbeat.HostConfig{Signer: heartbeattest.Signer(1), Log: wl, Lease: heartbeat.NewMemLease(fake), Clock: fake,
-		Elapsed: func() time.Duration { return fake.Now().Sub(start) },
-		Authorizer: heartbeat.AuthorizerFunc(func(context.Context, string, string, heartbeat.Role, time.Time) error {
-			return nil
-		}),
-		Sink: heartbeat.SinkFunc(func(p heartbeat.Publication) {
-			wl.mu.Lock()
-			defer wl.mu.Unlock()
-			wl.publishedStates++
-			if p.Tick.State > wl.durable {
-				wl.publishedAbove++
-			}
-			ticks[p.Meta.Instance]++
-		})}
-	h, err := heartbeat.NewHost(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	step := func(d time.Duration) {
-		for end := fake.Now().Add(d); fake.Now().Before(end); fake.Advance(time.Millisecond) {
-			if _, err := h.Step(ctx); err != nil {
-				t.Fatal(err)
-			}
+	m := newManyWorlds(t, fake, wl, func(p heartbeat.Publication) {
+		wl.mu.Lock()
+		defer wl.mu.Unlock()
+		wl.publishedStates++
+		if p.Tick.State > wl.durable {
+			wl.publishedAbove++
 		}
-	}
-	for i := range n {
-		if err := h.Add(heartbeat.InstanceConfig{Instance: heartbeattest.Key(uint64(100 + i)).Public().String(), Name: "w"}); err != nil {
-			t.Fatal(err)
-		}
-		step(3 * time.Millisecond) // worlds start at different moments
-	}
-	step(time.Second) // terms start (each waits for the wall clock to reach its base)
+		ticks[p.Meta.Instance]++
+	})
+	h, step := m.h, m.step
+	m.add(100, n, 3*time.Millisecond) // worlds start at different moments
+	step(time.Second)                 // terms start (each waits for the wall clock to reach its base)
 	wl.mu.Lock()
 	w0, a0 := wl.wides, wl.appends
 	clear(ticks)
@@ -579,34 +558,15 @@ func (l slowStateLog) State(ctx context.Context, inst string) (heartbeat.LogStat
 func TestTermStartsAtWallClock(t *testing.T) {
 	const n = 50
 	fake := clock.NewFake(heartbeattest.Epoch)
-	start := fake.Now()
 	ahead, ticks := 0, 0
-	cfg := heartbeat.HostConfig{Signer: heartbeattest.Signer(1), Log: slowStateLog{heartbeat.NewMemLog(), fake},
-		Lease: heartbeat.NewMemLease(fake), Clock: fake,
-		Elapsed: func() time.Duration { return fake.Now().Sub(start) },
-		Authorizer: heartbeat.AuthorizerFunc(func(context.Context, string, string, heartbeat.Role, time.Time) error {
-			return nil
-		}),
-		Sink: heartbeat.SinkFunc(func(p heartbeat.Publication) {
-			ticks++
-			if p.Tick.State > float64(fake.Now().UnixMicro())/1000+1 { // 1 ms: the strictly-increasing µs steps may pass a frozen fake clock
-				ahead++
-			}
-		})}
-	h, err := heartbeat.NewHost(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		if err := h.Add(heartbeat.InstanceConfig{Instance: heartbeattest.Key(uint64(200 + i)).Public().String(), Name: "w"}); err != nil {
-			t.Fatal(err)
+	m := newManyWorlds(t, fake, slowStateLog{heartbeat.NewMemLog(), fake}, func(p heartbeat.Publication) {
+		ticks++
+		if p.Tick.State > float64(fake.Now().UnixMicro())/1000+1 { // 1 ms: the strictly-increasing µs steps may pass a frozen fake clock
+			ahead++
 		}
-	}
-	for end := fake.Now().Add(2 * time.Second); fake.Now().Before(end); fake.Advance(time.Millisecond) {
-		if _, err := h.Step(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
+	m.add(200, n, 0)
+	m.step(2 * time.Second)
 	if ticks < n*20 || ahead != 0 {
 		t.Fatalf("%d of %d ticks published ahead of the wall clock", ahead, ticks)
 	}
@@ -635,32 +595,12 @@ func (l *holdFirstRenewal) Append(ctx context.Context, bs []heartbeat.Batch) err
 // append instead of publishing anything uncovered.
 func TestRenewalInBackground(t *testing.T) {
 	fake := clock.NewFake(heartbeattest.Epoch)
-	start := fake.Now()
 	hl := &holdFirstRenewal{Log: heartbeat.NewMemLog(), entered: make(chan struct{}), release: make(chan struct{})}
 	var ticks int
-	cfg := heartbeat.HostConfig{Signer: heartbeattest.Signer(1), Log: hl, Lease: heartbeat.NewMemLease(fake), Clock: fake,
-		Elapsed: func() time.Duration { return fake.Now().Sub(start) },
-		Authorizer: heartbeat.AuthorizerFunc(func(context.Context, string, string, heartbeat.Role, time.Time) error {
-			return nil
-		}),
-		Sink: heartbeat.SinkFunc(func(p heartbeat.Publication) { ticks++ })}
-	h, err := heartbeat.NewHost(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newManyWorlds(t, fake, hl, func(heartbeat.Publication) { ticks++ })
 	const n = 10
-	for i := range n {
-		if err := h.Add(heartbeat.InstanceConfig{Instance: heartbeattest.Key(uint64(300 + i)).Public().String(), Name: "w"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	step := func(d time.Duration) {
-		for end := fake.Now().Add(d); fake.Now().Before(end); fake.Advance(time.Millisecond) {
-			if _, err := h.Step(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	m.add(300, n, 0)
+	h, step := m.h, m.step
 	// Run until the first background renewal is under way (and held).
 	for held := false; !held; {
 		step(time.Millisecond)
@@ -678,5 +618,49 @@ func TestRenewalInBackground(t *testing.T) {
 	close(hl.release)
 	if err := h.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// manyWorlds is a host on a fake clock that may tick any instance (no role
+// checks), publishing to sink.
+type manyWorlds struct {
+	t    *testing.T
+	fake *clock.Fake
+	h    *heartbeat.Host
+}
+
+func newManyWorlds(t *testing.T, fake *clock.Fake, log heartbeat.Log, sink func(heartbeat.Publication)) *manyWorlds {
+	t.Helper()
+	start := fake.Now()
+	h, err := heartbeat.NewHost(heartbeat.HostConfig{Signer: heartbeattest.Signer(1), Log: log, Lease: heartbeat.NewMemLease(fake), Clock: fake,
+		Elapsed: func() time.Duration { return fake.Now().Sub(start) },
+		Authorizer: heartbeat.AuthorizerFunc(func(context.Context, string, string, heartbeat.Role, time.Time) error {
+			return nil
+		}),
+		Sink: heartbeat.SinkFunc(sink)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &manyWorlds{t: t, fake: fake, h: h}
+}
+
+// add adds n worlds with the keys from base on, stepping gap after each.
+func (m *manyWorlds) add(base, n int, gap time.Duration) {
+	m.t.Helper()
+	for i := range n {
+		if err := m.h.Add(heartbeat.InstanceConfig{Instance: heartbeattest.Key(uint64(base + i)).Public().String(), Name: "w"}); err != nil {
+			m.t.Fatal(err)
+		}
+		m.step(gap)
+	}
+}
+
+// step runs the host for d of fake time, a millisecond at a time.
+func (m *manyWorlds) step(d time.Duration) {
+	m.t.Helper()
+	for end := m.fake.Now().Add(d); m.fake.Now().Before(end); m.fake.Advance(time.Millisecond) {
+		if _, err := m.h.Step(ctx); err != nil {
+			m.t.Fatal(err)
+		}
 	}
 }

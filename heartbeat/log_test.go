@@ -42,6 +42,15 @@ func logImpls() map[string]logMaker {
 	}
 }
 
+// genesis starts the first term of a new instance owned by Signer(1) and
+// returns its genesis batch (see firstBatch).
+func genesis() (heartbeat.Signer, string, *heartbeattest.Stream, heartbeat.Batch) {
+	owner := heartbeattest.Signer(1)
+	inst := owner.Public()
+	s := heartbeattest.NewStream(owner, inst, 1, heartbeat.Head{}, nil, 0, heartbeattest.Epoch)
+	return owner, inst, s, firstBatch(s)
+}
+
 // firstBatch returns the genesis batch of a stream with one message.
 func firstBatch(s *heartbeattest.Stream) heartbeat.Batch {
 	s.Message(heartbeattest.Signer(2), heartbeattest.Epoch.UnixMilli(), `{"n":1}`)
@@ -54,10 +63,7 @@ func TestLogConformance(t *testing.T) {
 	for name, mk := range logImpls() {
 		t.Run(name, func(t *testing.T) {
 			log, reopen := mk(t)
-			owner := heartbeattest.Signer(1)
-			inst := owner.Public()
-			s := heartbeattest.NewStream(owner, inst, 1, heartbeat.Head{}, nil, 0, heartbeattest.Epoch)
-			b1 := firstBatch(s)
+			_, inst, s, b1 := genesis()
 			// Unknown instance without meta.
 			noMeta := b1
 			noMeta.Meta = nil
@@ -217,10 +223,7 @@ func TestLogWideReserve(t *testing.T) {
 	for name, mk := range logImpls() {
 		t.Run(name, func(t *testing.T) {
 			log, reopen := mk(t)
-			owner := heartbeattest.Signer(1)
-			inst := owner.Public()
-			s := heartbeattest.NewStream(owner, inst, 1, heartbeat.Head{}, nil, 0, heartbeattest.Epoch)
-			b1 := firstBatch(s)
+			owner, inst, s, b1 := genesis()
 			if err := log.Append(ctx, []heartbeat.Batch{b1}); err != nil {
 				t.Fatal(err)
 			}

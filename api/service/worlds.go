@@ -234,24 +234,10 @@ func (w *worldStore) hosted(inst string) bool {
 func (w *worldStore) list() []worldRec {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	out := make([]worldRec, 0, len(w.byInst))
-	for _, r := range w.byInst {
-		out = append(out, *r)
+	out := make([]worldRec, len(w.order))
+	for i, e := range w.order {
+		out[i] = *e.r // order is the file's: by creation, then instance
 	}
-	slices.SortFunc(out, func(a, b worldRec) int {
-		switch {
-		case a.Created != b.Created:
-			if a.Created < b.Created {
-				return -1
-			}
-			return 1
-		case a.Instance < b.Instance:
-			return -1
-		case a.Instance > b.Instance:
-			return 1
-		}
-		return 0
-	})
 	return out
 }
 
