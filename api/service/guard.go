@@ -140,13 +140,10 @@ func (s *Service) submit(ctx context.Context, p *api.PeerInfo, putID string, msg
 func receiptFrame(putID string, id heartbeat.Hash, r heartbeat.Receipt, err error, dup bool) []byte {
 	body := &jsjson.Object{}
 	body.Set("id", id.String())
-	o := &jsjson.Object{}
-	o.Set("#", newID())
-	o.Set("@", putID)
+	reason := ""
 	if err != nil && !dup {
-		o.Set("err", heartbeat.Reason(err))
+		reason = heartbeat.Reason(err)
 	} else {
-		o.Set("ok", true)
 		body.Set("seq", float64(r.Seq))
 		body.Set("epoch", float64(r.Epoch))
 		body.Set("state", r.State)
@@ -155,8 +152,7 @@ func receiptFrame(putID string, id heartbeat.Hash, r heartbeat.Receipt, err erro
 			body.Set("dup", true)
 		}
 	}
-	o.Set(ReceiptMember, body)
-	return jsjson.Append(nil, o)
+	return replyFrame(putID, reason, ReceiptMember, body)
 }
 
 func prefixLabel(reason string) string {

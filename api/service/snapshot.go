@@ -49,7 +49,7 @@ func (s *Service) handleSnapshot(ctx context.Context, p *api.PeerInfo, msg *api.
 	id := msg.ID
 	s.host.Vote(ctx, v, data, func(r heartbeat.Receipt, err error) {
 		if err != nil {
-			p.Send(errFrame(id, heartbeat.Reason(err)))
+			p.Send(replyFrame(id, heartbeat.Reason(err), "", nil))
 			return
 		}
 		res := &jsjson.Object{}
@@ -57,7 +57,7 @@ func (s *Service) handleSnapshot(ctx context.Context, p *api.PeerInfo, msg *api.
 		if r.Seq > 0 {
 			res.Set("seq", float64(r.Seq))
 		}
-		p.Send(okFrame(id, SnapshotMember, jsjson.Append(nil, res)))
+		p.Send(replyFrame(id, "", SnapshotMember, res))
 	})
 	return nil, nil
 }
@@ -91,7 +91,8 @@ func (s *Service) handleJoin(ctx context.Context, p *api.PeerInfo, msg *api.Mess
 	return okFrame(msg.ID, JoinMember, b.AppendJSON(nil)), nil
 }
 
-// okFrame is {"#":new,"@":replyTo,"ok":true,"<member>":<body>}.
+// okFrame is {"#":new,"@":replyTo,"ok":true,"<member>":<body>} with body
+// already encoded (a join bundle may be megabytes: not re-encoded).
 func okFrame(replyTo, member string, body []byte) []byte {
 	b := make([]byte, 0, len(body)+64)
 	b = append(b, `{"#":`...)
@@ -105,11 +106,20 @@ func okFrame(replyTo, member string, body []byte) []byte {
 	return append(b, '}')
 }
 
-// errFrame is {"#":new,"@":replyTo,"err":reason}.
-func errFrame(replyTo, reason string) []byte {
+// replyFrame answers message replyTo: {"#":new,"@":replyTo,"ok":true} or,
+// with a reason, {"#":…,"@":…,"err":reason}; plus "<member>":body when
+// member is set.
+func replyFrame(replyTo, reason, member string, body any) []byte {
 	o := &jsjson.Object{}
 	o.Set("#", newID())
 	o.Set("@", replyTo)
-	o.Set("err", reason)
+	if reason != "" {
+		o.Set("err", reason)
+	} else {
+		o.Set("ok", true)
+	}
+	if member != "" {
+		o.Set(member, body)
+	}
 	return jsjson.Append(nil, o)
 }
