@@ -169,25 +169,6 @@ func (db *DB) Put(ctx context.Context, diff Graph, origin any) (PutResult, error
 	return res, err
 }
 
-// Publish is Put for a writer whose diff is already durable elsewhere and
-// which alone writes these fields (the relay's sequencer publishing its
-// log): subscribers hear about the fields due now at once, before the
-// store's commit, and the store then merges them without notifying again,
-// so pushes do not wait for this store's fsync. Subscribers may therefore
-// be called from Publish's goroutine concurrently with the store's; a
-// field the store's HAM then refuses (an older state) has been announced
-// anyway, which Gun peers ignore by the same rule. Fields ahead of the
-// clock are deferred as with Put and announced when they land.
-func (db *DB) Publish(ctx context.Context, diff Graph, origin any) (PutResult, error) {
-	res, now, err := db.prepare(diff, origin)
-	if err != nil || len(now) == 0 {
-		return res, err
-	}
-	db.notify(now, origin)
-	res.Accepted, err = db.store.Merge(ctx, now)
-	return res, err
-}
-
 // PutAsync is Put without waiting for the commit, so that one goroutine
 // (a connection's reader) can keep many puts in flight and a
 // group-committing store can batch them. It blocks only while the store's

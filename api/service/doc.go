@@ -15,9 +15,8 @@
 //	log + lease   heartbeat.OpenBolt(<data>/heartbeat.db)   (memory: MemLog, MemLease)
 //	host          heartbeat.Host signing with the relay key; Authorizer = auth.Checker.Authorize
 //	              (plus the tick chain a world's owner handed over when it was hosted)
-//	sink          publications → heartbeat.MetaPuts/PublicationPuts → graph.DB.Publish, in
-//	              order, from one writer goroutine: subscribers get them at once (the entries
-//	              are durable in the log already), the graph stores them after
+//	sink          publications → heartbeat.MetaPuts/PublicationPuts → graph.DB.Put, in order,
+//	              from one writer goroutine (so the api.Server pushes them to subscribers)
 //	guard         auth.Checker (Config.Inbox judges lum/<I>/in/<id> as heartbeat messages:
 //	              signature, timestamp window, already sequenced → "duplicate:"), then
 //	              inbound messages → Host.Submit → a receipt frame to the sender; Preverify

@@ -117,10 +117,11 @@ func (p *publisher) write(batch []heartbeat.Publication) {
 	}
 	// Not ctx: a publication taken off the queue must reach the graph even
 	// when the service is stopping (its entries are acknowledged already).
-	// Publish, not Put: the entries are durable in the heartbeat log
-	// already, so subscribers get them without waiting for the graph's
-	// own commit.
-	if res, err := p.s.db.Publish(context.Background(), diff, nil); err != nil {
+	// Put, which notifies subscribers after the commit: a follower's get
+	// that subscribes a block and reads it must see every entry either in
+	// the read or in a push (notifying before the commit lost entries to
+	// that race).
+	if res, err := p.s.db.Put(context.Background(), diff, nil); err != nil {
 		p.s.logger.Error("service: writing publications to the graph failed", "err", err, "publications", len(batch))
 		p.s.m.publishErrors.Inc()
 	} else if len(res.Refused) > 0 {
