@@ -684,7 +684,9 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 			}
 		}
 	}
-	return h.nextWake(insts, el), nil
+	// Measured from now, not from the round's start: a long round must
+	// not push the next one late by its own duration.
+	return h.nextWake(insts, h.elapsed()), nil
 }
 
 type itemResult struct {
@@ -1040,7 +1042,13 @@ func (h *Host) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		due := h.elapsed() + next
 		t.Reset(next)
+		// A firing between the reading above and Reset is discarded by
+		// Reset; if the due time has passed meanwhile, step at once.
+		if next > 0 && h.elapsed() >= due {
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return h.Shutdown(context.Background())
