@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,8 @@ type world struct {
 	c     *Checker
 	relay *keys.Private
 	owner *keys.Private
-	id    string // the instance id: owner's public key text
+	id    string     // the instance id: owner's public key text
+	refMu sync.Mutex // OnRefuse runs on the goroutines of concurrent checks
 	refs  []string
 }
 
@@ -35,10 +37,14 @@ func newWorld(t testing.TB, mutate ...func(*Config)) *world {
 	w.owner = genKey(t, keys.Secp256k1)
 	w.id = w.owner.Public().String()
 	cfg := Config{
-		Clock:    w.clk,
-		RelayID:  w.relay.Public().String(),
-		Lookup:   StoreLookup(w.store),
-		OnRefuse: func(prefix, reason string) { w.refs = append(w.refs, prefix) },
+		Clock:   w.clk,
+		RelayID: w.relay.Public().String(),
+		Lookup:  StoreLookup(w.store),
+		OnRefuse: func(prefix, reason string) {
+			w.refMu.Lock()
+			w.refs = append(w.refs, prefix)
+			w.refMu.Unlock()
+		},
 	}
 	for _, m := range mutate {
 		m(&cfg)
