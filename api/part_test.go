@@ -7,9 +7,10 @@ import (
 	"github.com/krestianstvo/luminary/graph"
 )
 
-// appendPart writes exactly Graph.AppendJSON's text, whether a node comes
-// from the cache, is encoded into it, or is a recipient's own subset.
-func TestAppendPartMatchesAppendJSON(t *testing.T) {
+// A push frame's body is exactly Graph.AppendJSON's text, whether a node
+// is encoded for this frame, reused from an earlier frame of the same
+// broadcast, or is a recipient's own subset of an accepted node.
+func TestPushEncoderMatchesAppendJSON(t *testing.T) {
 	accepted := graph.Graph{}
 	for i, soul := range []string{"lum/a/log/0", "lum/a/hb", "x\u2028y", "lum/a/in/z"} {
 		accepted.Set(soul, "f", graph.Field{Value: graph.String(`v"` + soul), State: float64(i + 1)})
@@ -21,17 +22,23 @@ func TestAppendPartMatchesAppendJSON(t *testing.T) {
 		{"lum/a/log/0": accepted["lum/a/log/0"], "lum/a/hb": subset["lum/a/hb"]},
 		accepted,
 	}
-	cache := map[string][]byte{}
 	for round := range 2 {
+		enc := newPushEncoder(accepted, "id1", "pidA,pidB")
 		for i, p := range parts {
-			for _, c := range []map[string][]byte{cache, nil} {
-				if got, want := appendPart([]byte("["), p, accepted, c), p.AppendJSON([]byte("[")); !bytes.Equal(got, want) {
-					t.Fatalf("round %d part %d cache=%v:\n got %s\nwant %s", round, i, c != nil, got, want)
-				}
+			want := appendPushOpen(nil, "id1", "pidA,pidB")
+			want = append(want, `,"put":`...)
+			want = append(p.AppendJSON(want), '}')
+			got := enc.frame(p)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("round %d part %d:\n got %s\nwant %s", round, i, got, want)
+			}
+			if len(got) != cap(got) {
+				t.Fatalf("round %d part %d: frame of %d bytes allocated with capacity %d", round, i, len(got), cap(got))
 			}
 		}
-	}
-	if len(cache) != len(accepted) {
-		t.Fatalf("%d souls cached, want the %d whole nodes", len(cache), len(accepted))
+		if len(enc.spans) != len(accepted) {
+			t.Fatalf("%d souls encoded once, want the %d whole nodes", len(enc.spans), len(accepted))
+		}
+		enc.release()
 	}
 }

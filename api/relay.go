@@ -651,64 +651,25 @@ func (s *Server) broadcast(accepted graph.Graph, origin any) {
 	if len(rcpts) == 0 && len(links) == 0 {
 		return
 	}
+	enc := newPushEncoder(accepted, id, s.peers.seenList())
+	defer enc.release()
 	var full []byte
 	fullFrame := func() []byte {
 		if full == nil {
-			b := appendPushOpen(make([]byte, 0, 256), id, s.peers.seenList())
-			b = append(b, `,"put":`...)
-			b = accepted.AppendJSON(b)
-			full = append(b, '}')
+			full = enc.frame(accepted)
 		}
 		return full
 	}
-	// Whole nodes shared by several recipients' partial pushes (a
-	// subscriber of some of a commit's souls) are encoded once.
-	var encoded map[string][]byte
-	if len(rcpts) > 1 {
-		encoded = make(map[string][]byte, len(accepted))
-	}
 	for _, r := range rcpts {
+		s.m.outPush.Inc()
 		if r.part == nil {
-			s.m.outPush.Inc()
 			r.c.enqueue(fullFrame())
 			continue
 		}
-		b := appendPushOpen(make([]byte, 0, 256), id, s.peers.seenList())
-		b = append(b, `,"put":`...)
-		b = appendPart(b, r.part, accepted, encoded)
-		s.m.outPush.Inc()
-		r.c.enqueue(append(b, '}'))
+		r.c.enqueue(enc.frame(r.part))
 	}
 	for _, l := range links {
 		s.m.outPush.Inc()
 		l.enqueue(fullFrame())
 	}
-}
-
-// appendPart appends part as Graph.AppendJSON would. A node of part that is
-// the accepted node itself (the recipient follows the whole soul) is
-// encoded once per broadcast and kept in cache (nil: no caching).
-func appendPart(b []byte, part, accepted graph.Graph, cache map[string][]byte) []byte {
-	b = append(b, '{')
-	for i, soul := range part.Souls() {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		n := part[soul]
-		if cache == nil || n != accepted[soul] {
-			b = jsjson.AppendString(b, soul)
-			b = append(b, ':')
-			b = n.AppendJSON(b)
-			continue
-		}
-		e, ok := cache[soul]
-		if !ok {
-			e = jsjson.AppendString(nil, soul)
-			e = append(e, ':')
-			e = n.AppendJSON(e)
-			cache[soul] = e
-		}
-		b = append(b, e...)
-	}
-	return append(b, '}')
 }

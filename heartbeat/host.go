@@ -116,6 +116,17 @@ type Sink interface {
 	Publish(p Publication)
 }
 
+// A RoundSink is a [Sink] that takes a round's publications in one call.
+// A host whose Sink is a RoundSink hands it each round whole, after every
+// instance of the round is settled, so that a round is never written out
+// in pieces (the instances of a later piece would reach followers one
+// write later than the rest, which they see as jitter). The slice is the
+// sink's to keep.
+type RoundSink interface {
+	Sink
+	PublishRound(ps []Publication)
+}
+
 // SinkFunc adapts a function to [Sink].
 type SinkFunc func(Publication)
 
@@ -631,6 +642,11 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		h.wide, off = max(h.wide, wide), 1
 	}
 	batchErr := map[int]error{}
+	rs, _ := h.cfg.Sink.(RoundSink)
+	var round []Publication
+	if rs != nil {
+		round = make([]Publication, 0, len(works))
+	}
 	for j, i := range idx {
 		if err := BatchErr(appendErr, off+j); err != nil {
 			batchErr[i] = err
@@ -679,10 +695,17 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		}
 		if w.rec >= 0 && (w.write || in.seq.Covered()) {
 			h.stats.ticks.Add(1)
-			if h.cfg.Sink != nil {
-				h.cfg.Sink.Publish(Publication{Meta: meta, Entries: w.entries, Tick: ticks[w.rec], Stored: w.batch.Tick != nil})
+			pub := Publication{Meta: meta, Entries: w.entries, Tick: ticks[w.rec], Stored: w.batch.Tick != nil}
+			switch {
+			case rs != nil:
+				round = append(round, pub)
+			case h.cfg.Sink != nil:
+				h.cfg.Sink.Publish(pub)
 			}
 		}
+	}
+	if len(round) > 0 {
+		rs.PublishRound(round)
 	}
 	// Measured from now, not from the round's start: a long round must
 	// not push the next one late by its own duration.

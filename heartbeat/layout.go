@@ -131,7 +131,7 @@ func MetaPuts(m Meta) []Put {
 // the tick on the heartbeat node.
 func PublicationPuts(p Publication) []Put {
 	i := p.Meta.Instance
-	var out []Put
+	out := make([]Put, 0, 5+4*len(p.Entries))
 	for k := range p.Entries {
 		e := &p.Entries[k]
 		s := e.State
@@ -164,8 +164,11 @@ func PublicationPuts(p Publication) []Put {
 	}
 	t := &p.Tick
 	hb, s := HeartbeatSoul(i), t.State
+	// Encoded on the stack and copied once into the string (a relay
+	// publishes a thousand of these a round).
+	var buf [2048]byte
 	out = append(out,
-		Put{hb, "tick", string(t.AppendJSON(nil)), s},
+		Put{hb, "tick", string(t.AppendJSON(buf[:0])), s},
 		Put{hb, "epoch", float64(t.Epoch), s},
 		Put{hb, "seq", float64(t.Seq), s},
 		Put{hb, "head", t.Head.String(), s})

@@ -38,10 +38,12 @@ type metrics struct {
 	worlds map[string]*worldStats
 }
 
-// worldStats is one world's recent activity (bounded rings).
+// worldStats is one world's recent activity (bounded, and free of
+// pointers but for lastTick: a relay holds one per world, and the
+// collector scans every pointer of it at every cycle).
 type worldStats struct {
-	tickAt   ring[time.Time]
-	msgAt    ring[time.Time]
+	tickAt   rateWindow
+	msgAt    rateWindow
 	dev      ring[float64] // ms
 	lastIdle float64       // state of the last idle tick
 	lastTick heartbeat.Tick
@@ -55,6 +57,42 @@ type ring[T any] struct {
 }
 
 func newRing[T any](n int) ring[T] { return ring[T]{buf: make([]T, n)} }
+
+// rateWindow counts events in rateSlots slots of rateSlot each, enough for
+// the rate over the last statusWindow however many events there are.
+type rateWindow struct {
+	slot [rateSlots]int64  // slot number (Unix time / rateSlot) each count belongs to
+	n    [rateSlots]uint32 // events in that slot
+}
+
+const (
+	statusWindow = 2 * time.Second
+	rateSlot     = 100 * time.Millisecond
+	rateSlots    = int(statusWindow/rateSlot) + 2
+)
+
+func (r *rateWindow) add(t time.Time) {
+	s := t.UnixNano() / int64(rateSlot)
+	i := int(s % int64(rateSlots))
+	if r.slot[i] != s {
+		r.slot[i], r.n[i] = s, 0
+	}
+	r.n[i]++
+}
+
+// rate returns the events per second in the statusWindow before now (the
+// current, partial slot included, so the window spans between
+// statusWindow and statusWindow+rateSlot).
+func (r *rateWindow) rate(now time.Time) float64 {
+	cur := now.UnixNano() / int64(rateSlot)
+	n := 0
+	for i := range r.slot {
+		if age := cur - r.slot[i]; age >= 0 && age <= int64(statusWindow/rateSlot) {
+			n += int(r.n[i])
+		}
+	}
+	return float64(n) / statusWindow.Seconds()
+}
 
 func (r *ring[T]) add(v T) {
 	r.buf[r.next] = v
@@ -111,15 +149,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (m *metrics) stats(inst string) *worldStats {
 	w := m.worlds[inst]
 	if w == nil {
-		w = &worldStats{tickAt: newRing[time.Time](256), msgAt: newRing[time.Time](4096), dev: newRing[float64](256)}
+		w = &worldStats{dev: newRing[float64](256)}
 		m.worlds[inst] = w
 	}
 	return w
 }
 
-// observePublication records one publication (called on the host's
-// stepping goroutine; cheap).
-func (m *metrics) observePublication(p heartbeat.Publication, now time.Time) {
+// observeRound records a round's publications (called on the host's
+// stepping goroutine, under one lock; cheap).
+func (m *metrics) observeRound(ps []heartbeat.Publication, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range ps {
+		m.observeLocked(&ps[i], now)
+	}
+}
+
+func (m *metrics) observeLocked(p *heartbeat.Publication, now time.Time) {
 	if len(p.Entries) > 0 {
 		m.checkTicks.Inc()
 	} else {
@@ -135,8 +181,6 @@ func (m *metrics) observePublication(p heartbeat.Publication, now time.Time) {
 			msgs++
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	w := m.stats(p.Meta.Instance)
 	w.tickAt.add(now)
 	for range msgs {
@@ -168,23 +212,13 @@ type worldNumbers struct {
 
 // numbers summarises the last window (2 s) of a world's activity.
 func (m *metrics) numbers(inst string, now time.Time) worldNumbers {
-	const window = 2 * time.Second
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	w := m.worlds[inst]
 	if w == nil {
 		return worldNumbers{}
 	}
-	count := func(ts []time.Time) float64 {
-		n := 0
-		for _, t := range ts {
-			if now.Sub(t) <= window {
-				n++
-			}
-		}
-		return float64(n) / window.Seconds()
-	}
-	out := worldNumbers{tickRate: count(w.tickAt.all()), msgsPerS: count(w.msgAt.all()), last: w.lastTick, hasTick: w.hasTick}
+	out := worldNumbers{tickRate: w.tickAt.rate(now), msgsPerS: w.msgAt.rate(now), last: w.lastTick, hasTick: w.hasTick}
 	if d := w.dev.all(); len(d) > 0 {
 		slices.Sort(d)
 		out.p50 = d[len(d)/2]

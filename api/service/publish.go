@@ -26,7 +26,8 @@ type publisher struct {
 
 	mu      sync.Mutex
 	queue   []heartbeat.Publication
-	flushed chan struct{} // closed and replaced whenever the queue is emptied into the graph
+	spare   []heartbeat.Publication // the previous batch's array, reused
+	flushed chan struct{}           // closed and replaced whenever the queue is emptied into the graph
 
 	// Owned by the publishing goroutine.
 	meta   map[string]bool   // instances whose MetaPuts were written by this process
@@ -40,15 +41,26 @@ func newPublisher(s *Service, max int) *publisher {
 
 // Publish implements heartbeat.Sink.
 func (p *publisher) Publish(pub heartbeat.Publication) {
-	p.s.m.observePublication(pub, p.s.clk.Now())
+	p.PublishRound([]heartbeat.Publication{pub})
+}
+
+// PublishRound implements heartbeat.RoundSink: a round is queued whole,
+// so the writer never takes part of it.
+func (p *publisher) PublishRound(ps []heartbeat.Publication) {
+	p.s.m.observeRound(ps, p.s.clk.Now())
+	dropped := 0
 	p.mu.Lock()
-	if len(pub.Entries) == 0 && len(p.queue) >= p.max {
-		p.mu.Unlock()
-		p.s.m.ticksDropped.Inc()
-		return
+	for i := range ps {
+		if len(ps[i].Entries) == 0 && len(p.queue) >= p.max {
+			dropped++
+			continue
+		}
+		p.queue = append(p.queue, ps[i])
 	}
-	p.queue = append(p.queue, pub)
 	p.mu.Unlock()
+	if dropped > 0 {
+		p.s.m.ticksDropped.Add(float64(dropped))
+	}
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -72,13 +84,17 @@ func (p *publisher) run(ctx context.Context) {
 func (p *publisher) flush() {
 	p.mu.Lock()
 	batch := p.queue
-	p.queue = nil
+	p.queue, p.spare = p.spare[:0], nil
 	done := p.flushed
 	p.mu.Unlock()
 	if len(batch) > 0 {
 		p.write(batch)
 	}
+	clear(batch) // do not pin the round's proofs and entries
 	p.mu.Lock()
+	if cap(batch) <= 2*p.max {
+		p.spare = batch[:0]
+	}
 	if len(p.queue) == 0 && done == p.flushed {
 		close(p.flushed)
 		p.flushed = make(chan struct{})

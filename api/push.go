@@ -1,0 +1,116 @@
+package api
+
+import (
+	"sync/atomic"
+
+	"github.com/krestianstvo/luminary/graph"
+	"github.com/krestianstvo/luminary/internal/jsjson"
+)
+
+// pushEncoder builds the push frames of one broadcast:
+// {"#":id[,"><":seen],"put":{soul:node,...}}. Each node that goes out
+// whole (the recipient follows the entire soul, or the frame carries the
+// whole commit) is encoded once, into a scratch buffer shared by every
+// frame of the broadcast, and every frame is allocated at its exact size
+// and filled by copying. A heartbeat round pushes hundreds of kilobytes a
+// frame; growing each frame (and each cached node) by appending cost
+// several times the output in garbage, and the collector's pauses showed
+// up as tick jitter.
+type pushEncoder struct {
+	accepted graph.Graph
+	head     []byte // {"#":id[,"><":seen],"put":
+	scratch  *[]byte
+	spans    map[string]span // whole nodes encoded in scratch, `"soul":{...}`
+	parts    []span          // per frame, reused
+}
+
+type span struct{ lo, hi int }
+
+// spareScratch keeps one scratch buffer between broadcasts (they run one
+// at a time on the graph's answerer, so one is enough; a concurrent one
+// allocates its own). Not a sync.Pool: the collector empties pools every
+// other cycle, and at hundreds of kilobytes a round that is garbage the
+// next cycle must collect. A buffer larger than maxSpareScratch is dropped
+// instead of pinning memory after a burst.
+var spareScratch atomic.Pointer[[]byte]
+
+const maxSpareScratch = 16 << 20
+
+func takeScratch() *[]byte {
+	if b := spareScratch.Swap(nil); b != nil {
+		return b
+	}
+	b := make([]byte, 0, 64<<10)
+	return &b
+}
+
+func newPushEncoder(accepted graph.Graph, id, seen string) *pushEncoder {
+	head := appendPushOpen(make([]byte, 0, 64), id, seen)
+	return &pushEncoder{accepted: accepted, head: append(head, `,"put":`...), scratch: takeScratch()}
+}
+
+// release keeps the scratch buffer for the next broadcast; e must not be used
+// afterwards. Frames already returned stay valid (they are copies).
+func (e *pushEncoder) release() {
+	if e.scratch == nil {
+		return
+	}
+	if cap(*e.scratch) <= maxSpareScratch {
+		*e.scratch = (*e.scratch)[:0]
+		spareScratch.CompareAndSwap(nil, e.scratch)
+	}
+	e.scratch = nil
+}
+
+// frame returns the push of part (a subset of the accepted graph: whole
+// accepted nodes, or nodes holding some of their fields). Its put body is
+// exactly part.AppendJSON's text.
+func (e *pushEncoder) frame(part graph.Graph) []byte {
+	souls := part.Souls()
+	e.parts = e.parts[:0]
+	size := len(e.head) + 2 + len(souls) // '{' '}' and the commas, then '}'
+	for _, soul := range souls {
+		n := part[soul]
+		var sp span
+		if n == e.accepted[soul] {
+			sp = e.whole(soul, n)
+		} else {
+			sp = e.encode(soul, n)
+		}
+		e.parts = append(e.parts, sp)
+		size += sp.hi - sp.lo
+	}
+	out := make([]byte, 0, size)
+	out = append(out, e.head...)
+	out = append(out, '{')
+	buf := *e.scratch
+	for i, sp := range e.parts {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, buf[sp.lo:sp.hi]...)
+	}
+	return append(out, '}', '}')
+}
+
+// whole returns the span of the accepted node n, encoding it on first use.
+func (e *pushEncoder) whole(soul string, n *graph.Node) span {
+	if sp, ok := e.spans[soul]; ok {
+		return sp
+	}
+	if e.spans == nil {
+		e.spans = make(map[string]span, len(e.accepted))
+	}
+	sp := e.encode(soul, n)
+	e.spans[soul] = sp
+	return sp
+}
+
+// encode appends `"soul":node` to the scratch buffer and returns its span.
+func (e *pushEncoder) encode(soul string, n *graph.Node) span {
+	lo := len(*e.scratch)
+	b := jsjson.AppendString(*e.scratch, soul)
+	b = append(b, ':')
+	*e.scratch = n.AppendJSON(b)
+	return span{lo, len(*e.scratch)}
+}
