@@ -390,7 +390,12 @@ func (c *Checker) CheckPut(ctx context.Context, peer *Peer, diff graph.Graph) (a
 
 // checkField judges one field; nil means allowed.
 func (c *Checker) checkField(ctx context.Context, fc *fieldCheck) *Refusal {
-	if fc.pre != nil && fc.pre.dup || fc.pre == nil && c.isDuplicate(ctx, fc) {
+	kind, owner := classify(fc.soul)
+	// A plain soul carries no signature, so a replay check would save
+	// nothing (and cost a store read per field): HAM makes an exact replay
+	// a no-op and the peer gets the ok a stock relay gives (gun.js peers
+	// re-put what they hold on every reconnect).
+	if kind != kindOther && (fc.pre != nil && fc.pre.dup || fc.pre == nil && c.isDuplicate(ctx, fc)) {
 		return &Refusal{PrefixDuplicate, txtDuplicate}
 	}
 	if limit := forgetLimit(fc.soul); limit > 0 {
@@ -398,7 +403,6 @@ func (c *Checker) checkField(ctx context.Context, fc *fieldCheck) *Refusal {
 			return invalid(txtForget)
 		}
 	}
-	kind, owner := classify(fc.soul)
 	switch kind {
 	case kindInstance:
 		return c.checkInstance(ctx, fc)

@@ -545,3 +545,28 @@ func TestTableA26_PrivateInstanceBeforeAuth(t *testing.T) {
 		t.Fatalf("public read: %v", err)
 	}
 }
+
+// An exact replay of a plain soul's field (open mode) is allowed, as a
+// stock relay allows it: no signature to spare, HAM makes it a no-op, and
+// gun.js peers re-put what they hold on every reconnect. Signed souls keep
+// the duplicate refusal (TestTableA15_Replay).
+func TestPlainReplayIsAllowed(t *testing.T) {
+	lookups := 0
+	w := newWorld(t, func(c *Config) {
+		c.Mode = Open
+		inner := c.Lookup
+		c.Lookup = func(ctx context.Context, soul, field string) (graph.Field, bool, error) {
+			lookups++
+			return inner(ctx, soul, field)
+		}
+	})
+	st := w.now()
+	for range 2 {
+		wantReason(t, w.putRaw(nil, "app/settings", "theme", graph.String("dark"), st), "ok")
+	}
+	if lookups != 0 {
+		t.Fatalf("%d store reads to judge a plain soul, want 0", lookups)
+	}
+	s := newWorld(t, func(c *Config) { c.Mode = Secure })
+	wantReason(t, s.putRaw(nil, "app/settings", "theme", graph.String("dark"), st), "restricted: Soul missing public key at 'theme'.")
+}
