@@ -30,7 +30,7 @@ type ServeCmd struct {
 	Addr           string   `default:":8765" env:"LUMINARY_ADDR" help:"Listen address (host:port; port 0 picks a free one)."`
 	Data           string   `default:"./luminary-data" env:"LUMINARY_DATA" help:"Data directory; the graph is stored in <data>/graph.db."`
 	Memory         bool     `env:"LUMINARY_MEMORY" help:"Keep the graph in memory only (nothing survives a restart)."`
-	GraphWAL       bool     `env:"LUMINARY_GRAPH_WAL" help:"Put a write-ahead log (<data>/graph.db-wal) in front of the graph file: a put is acked after one log append and fdatasync; the file is updated by periodic checkpoints."`
+	GraphWAL       bool     `default:"true" negatable:"" env:"LUMINARY_GRAPH_WAL" help:"Put a write-ahead log (<data>/graph.db-wal) in front of the graph file: a put is acked after one log append and fdatasync; the file is updated by periodic checkpoints. --no-graph-wal commits a bbolt transaction (two fdatasyncs) per group instead; a log left by either mode is replayed at start."`
 	Peers          []string `env:"LUMINARY_PEERS" sep:"," help:"Gun relays to peer with (comma list of http(s)/ws(s) URLs; an empty path means /gun)."`
 	AllowedOrigins []string `env:"LUMINARY_ALLOWED_ORIGINS" sep:"," help:"Browser origins allowed to open /gun (scheme://host[:port], or *). Empty: only same-origin and non-browser clients."`
 	LogLevel       string   `default:"info" enum:"debug,info,warn,error" env:"LUMINARY_LOG_LEVEL" help:"Log level (debug, info, warn, error)."`
