@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"maps"
 	"strings"
 
 	"github.com/gorilla/websocket"
@@ -62,14 +63,48 @@ type guard struct{ s *Service }
 // A failure decides nothing here; the judge verifies again and refuses.
 func (g guard) Preverify(ctx context.Context, _ *api.PeerInfo, diff graph.Graph) context.Context {
 	s := g.s
+	var parsed inboxParses
 	for soul, n := range diff {
 		if inst, ok := inboxInstance(soul); ok && n != nil && s.worlds.hosted(inst) {
-			if msg, err := s.messageOf(soul, n.Fields); err == nil {
+			msg, err := s.messageOf(soul, n.Fields)
+			if err == nil {
 				_ = msg.Verify(s.verifier)
 			}
+			if parsed == nil {
+				parsed = inboxParses{}
+			}
+			parsed[soul] = parsedInbox{fields: n.Fields, msg: msg, err: err}
 		}
 	}
+	if parsed != nil {
+		ctx = context.WithValue(ctx, inboxParsesKey{}, parsed)
+	}
 	return s.checker.Preverify(ctx, diff)
+}
+
+// inboxParses carries the messages Preverify rebuilt from a put's inbox
+// nodes to the put's turn, where the inbox judge and the submission to the
+// host reuse them instead of rebuilding each again (a rebuild is a JSON
+// round trip of the message).
+type inboxParses map[string]parsedInbox
+
+type parsedInbox struct {
+	fields map[string]graph.Field // what the message was rebuilt from
+	msg    heartbeat.Message
+	err    error
+}
+
+type inboxParsesKey struct{}
+
+// messageIn is messageOf, reusing Preverify's result when it was rebuilt
+// from the same fields.
+func (s *Service) messageIn(ctx context.Context, soul string, fields map[string]graph.Field) (heartbeat.Message, error) {
+	if c, ok := ctx.Value(inboxParsesKey{}).(inboxParses); ok {
+		if p, ok := c[soul]; ok && maps.Equal(p.fields, fields) {
+			return p.msg, p.err
+		}
+	}
+	return s.messageOf(soul, fields)
 }
 
 // CheckPut judges diff with the checker, then submits every inbound
@@ -109,7 +144,7 @@ func (g guard) CheckPut(ctx context.Context, p *api.PeerInfo, diff graph.Graph) 
 		if !ok {
 			continue
 		}
-		msg, err := s.messageOf(soul, diff[soul].Fields)
+		msg, err := s.messageIn(ctx, soul, diff[soul].Fields)
 		if err != nil {
 			continue
 		}

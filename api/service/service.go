@@ -356,7 +356,7 @@ func (s *Service) authorize(ctx context.Context, inst, key string, role heartbea
 // in the log ("duplicate: already sequenced"), so a re-sent message is
 // neither stored nor forwarded again (table A row 15).
 func (s *Service) inbox(ctx context.Context, soul string, fields map[string]graph.Field) (string, error) {
-	m, err := s.messageOf(soul, fields)
+	m, err := s.messageIn(ctx, soul, fields)
 	if err != nil {
 		return "", err
 	}
