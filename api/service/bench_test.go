@@ -2,13 +2,10 @@ package service_test
 
 import (
 	"bytes"
-
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/gorilla/websocket"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/krestianstvo/luminary/api"
 	"github.com/krestianstvo/luminary/client"
+	"github.com/krestianstvo/luminary/client/clienttest"
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/heartbeat"
 )
@@ -33,14 +33,6 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
-}
-
-func pct(xs []time.Duration, p float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	slices.Sort(xs)
-	return float64(xs[min(len(xs)-1, int(float64(len(xs))*p))]) / float64(time.Millisecond)
 }
 
 // BenchmarkSequenceThroughRelay: b.N messages sequenced through one world,
@@ -143,38 +135,16 @@ func BenchmarkSequenceThroughRelay(b *testing.B) {
 		worlds = append(worlds, join(b, c, inst))
 	}
 
-	var rcMu sync.Mutex
-	var receipts []time.Duration
-	var next atomic.Int64
-	var swg sync.WaitGroup
 	var cpu0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu0)
 	b.ResetTimer()
 	start := time.Now()
-	for _, w := range worlds {
-		for range inflight {
-			swg.Add(1)
-			go func() {
-				defer swg.Done()
-				var local []time.Duration
-				for next.Add(1) <= int64(b.N) {
-					t0 := time.Now()
-					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-					_, err := w.Send(ctx, fmt.Appendf(nil, `{"t":%d,"pad":"0123456789abcdef0123456789abcdef"}`, t0.UnixNano()))
-					cancel()
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					local = append(local, time.Since(t0))
-				}
-				rcMu.Lock()
-				receipts = append(receipts, local...)
-				rcMu.Unlock()
-			}()
-		}
+	receipts, err := clienttest.SendLoad(worlds, inflight, b.N, func(t0 time.Time) []byte {
+		return fmt.Appendf(nil, `{"t":%d,"pad":"0123456789abcdef0123456789abcdef"}`, t0.UnixNano())
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	swg.Wait()
 	select {
 	case <-done:
 	case <-time.After(120 * time.Second):
@@ -199,10 +169,10 @@ func BenchmarkSequenceThroughRelay(b *testing.B) {
 	r.stop()
 	cpu := time.Duration(cpu1.Utime.Nano()+cpu1.Stime.Nano()-cpu0.Utime.Nano()-cpu0.Stime.Nano()) * time.Nanosecond
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-	b.ReportMetric(pct(receipts, 0.5), "receipt-p50-ms")
-	b.ReportMetric(pct(receipts, 0.99), "receipt-p99-ms")
-	b.ReportMetric(pct(deliv, 0.5), "deliver-p50-ms")
-	b.ReportMetric(pct(deliv, 0.99), "deliver-p99-ms")
+	b.ReportMetric(clienttest.PercentileMS(receipts, 0.5), "receipt-p50-ms")
+	b.ReportMetric(clienttest.PercentileMS(receipts, 0.99), "receipt-p99-ms")
+	b.ReportMetric(clienttest.PercentileMS(deliv, 0.5), "deliver-p50-ms")
+	b.ReportMetric(clienttest.PercentileMS(deliv, 0.99), "deliver-p99-ms")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
 }
 

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/krestianstvo/luminary/client"
+	"github.com/krestianstvo/luminary/client/clienttest"
 	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/keys"
 )
@@ -112,37 +112,15 @@ func BenchmarkRelayProcess(b *testing.B) {
 		}()
 	}
 
-	var next atomic.Int64
-	var rmu sync.Mutex
-	var receipts []time.Duration
-	var swg sync.WaitGroup
 	cpu0 := procCPU(b, srv.cmd.Process.Pid)
 	b.ResetTimer()
 	start := time.Now()
-	for _, w := range worlds {
-		for range inflight {
-			swg.Add(1)
-			go func() {
-				defer swg.Done()
-				var local []time.Duration
-				for next.Add(1) <= int64(b.N) {
-					t0 := time.Now()
-					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-					_, err := w.Send(ctx, fmt.Appendf(nil, `{"t":%d,"pad":"0123456789abcdef0123456789abcdef"}`, t0.UnixNano()))
-					cancel()
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					local = append(local, time.Since(t0))
-				}
-				rmu.Lock()
-				receipts = append(receipts, local...)
-				rmu.Unlock()
-			}()
-		}
+	receipts, err := clienttest.SendLoad(worlds, inflight, b.N, func(t0 time.Time) []byte {
+		return fmt.Appendf(nil, `{"t":%d,"pad":"0123456789abcdef0123456789abcdef"}`, t0.UnixNano())
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	swg.Wait()
 	select {
 	case <-done:
 	case <-time.After(120 * time.Second):
@@ -156,10 +134,10 @@ func BenchmarkRelayProcess(b *testing.B) {
 	}
 	rwg.Wait()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "msgs/s")
-	b.ReportMetric(benchPct(receipts, 0.5), "receipt-p50-ms")
-	b.ReportMetric(benchPct(receipts, 0.99), "receipt-p99-ms")
-	b.ReportMetric(benchPct(deliv, 0.5), "deliver-p50-ms")
-	b.ReportMetric(benchPct(deliv, 0.99), "deliver-p99-ms")
+	b.ReportMetric(clienttest.PercentileMS(receipts, 0.5), "receipt-p50-ms")
+	b.ReportMetric(clienttest.PercentileMS(receipts, 0.99), "receipt-p99-ms")
+	b.ReportMetric(clienttest.PercentileMS(deliv, 0.5), "deliver-p50-ms")
+	b.ReportMetric(clienttest.PercentileMS(deliv, 0.99), "deliver-p99-ms")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "relay-µs/msg")
 	b.ReportMetric(cpu.Seconds()/el.Seconds()*100, "relay-cpu-%")
 	if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
@@ -193,14 +171,6 @@ func benchEnv(name string, def int) int {
 		return v
 	}
 	return def
-}
-
-func benchPct(xs []time.Duration, p float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	slices.Sort(xs)
-	return float64(xs[min(len(xs)-1, int(float64(len(xs))*p))]) / float64(time.Millisecond)
 }
 
 // procCPU returns utime+stime of pid (clock ticks of 10 ms).
