@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -147,7 +148,7 @@ type putWriter struct {
 	// ids is shared by all writers: every put id ever sent in this run and
 	// the writer that sent it, so an ack that reaches the wrong connection
 	// (foreign) or arrives twice (duplicate) is told apart from noise.
-	ids *sync.Map
+	ids *idOwners
 	// expired holds the ids of puts given up on (timed out), so their
 	// acks are counted as late rather than duplicate.
 	expired *sync.Map
@@ -198,7 +199,8 @@ func runPuts(ctx context.Context, cfg putsConfig) (*putsResult, error) {
 	}
 
 	ws := make([]*putWriter, cfg.Writers)
-	var ids, expired sync.Map
+	ids := newIDOwners()
+	var expired sync.Map
 	var dialErr error
 	var dmu sync.Mutex
 	var dwg sync.WaitGroup
@@ -211,7 +213,7 @@ func runPuts(ctx context.Context, cfg putsConfig) (*putsResult, error) {
 				dmu.Unlock()
 				return
 			}
-			ws[i] = &putWriter{cfg: &cfg, idx: i, run: run, p: p, states: states, ids: &ids, expired: &expired,
+			ws[i] = &putWriter{cfg: &cfg, idx: i, run: run, p: p, states: states, ids: ids, expired: &expired,
 				tokens: make(chan struct{}, cfg.Window), pending: make(map[string]pendingPut), hist: newHistogram(), pool: pool}
 		})
 	}
@@ -390,7 +392,7 @@ func (w *putWriter) sendLoop(clk putsClock, stop <-chan struct{}) error {
 			build = func(b []byte) []byte { return appendPut(b, id, soul, field, state, value) }
 		}
 		seq++
-		w.ids.Store(id, w.idx)
+		w.ids.store(id, w.idx)
 		w.mu.Lock()
 		w.pending[id] = pendingPut{sent: now, measured: measured}
 		w.mu.Unlock()
@@ -430,9 +432,9 @@ func (w *putWriter) onFrame(raw []byte, clk putsClock) []message {
 		}
 		w.mu.Unlock()
 		if !ok {
-			if owner, known := w.ids.Load(m.At); !known {
+			if owner, known := w.ids.load(m.At); !known {
 				w.other.Add(1)
-			} else if owner.(int) != w.idx {
+			} else if owner != w.idx {
 				w.foreign.Add(1)
 			} else if _, late := w.expired.Load(m.At); late {
 				w.lateAcks.Add(1)
@@ -474,4 +476,35 @@ func (w *putWriter) sweep(now time.Time) int {
 		}
 	}
 	return len(w.pending)
+}
+
+// idOwners maps every put id of a run to the writer that sent it. Keys are
+// 64-bit hashes of the ids and values writer indexes, so the map holds no
+// pointers: a run sends millions of puts, and a sync.Map of them was the
+// tool's largest cost after its writes (the collector scanned it at every
+// cycle, on the two cores the relay under test needs). A hash collision
+// (about one in 2^64 per pair) could only misfile an unexpected ack.
+type idOwners struct {
+	seed maphash.Seed
+	mu   sync.Mutex
+	m    map[uint64]int32
+}
+
+func newIDOwners() *idOwners {
+	return &idOwners{seed: maphash.MakeSeed(), m: make(map[uint64]int32, 1<<16)}
+}
+
+func (o *idOwners) store(id string, writer int) {
+	h := maphash.String(o.seed, id)
+	o.mu.Lock()
+	o.m[h] = int32(writer)
+	o.mu.Unlock()
+}
+
+func (o *idOwners) load(id string) (writer int, ok bool) {
+	h := maphash.String(o.seed, id)
+	o.mu.Lock()
+	w, ok := o.m[h]
+	o.mu.Unlock()
+	return int(w), ok
 }
