@@ -34,6 +34,24 @@ func parseObject(body []byte) (*jsjson.Object, *Error) {
 	return o, nil
 }
 
+// bodyMembers parses the request body as one JSON object and returns a
+// reader of its members.
+func bodyMembers(c *call) (*members, error) {
+	o, e := parseObject(c.body)
+	if e != nil {
+		return nil, e
+	}
+	return &members{o: o}, nil
+}
+
+// queryFreeBody is bodyMembers for routes that take no query string.
+func queryFreeBody(c *call) (*members, error) {
+	if err := noQuery(c); err != nil {
+		return nil, err
+	}
+	return bodyMembers(c)
+}
+
 // members reads an object's members by exact name and refuses the rest.
 type members struct {
 	o    *jsjson.Object

@@ -180,11 +180,10 @@ func (a *API) listWorlds(w http.ResponseWriter, c *call) error {
 }
 
 func (a *API) createWorld(w http.ResponseWriter, c *call) error {
-	o, e := parseObject(c.body)
-	if e != nil {
-		return e
+	m, err := bodyMembers(c)
+	if err != nil {
+		return err
 	}
-	m := members{o: o}
 	var spec WorldSpec
 	spec.Instance = m.str("instance", false)
 	spec.Alias = m.str("alias", false)
@@ -470,14 +469,10 @@ func (a *API) export(w http.ResponseWriter, c *call) error {
 // --- verification ----------------------------------------------------------
 
 func (a *API) verifyMessage(w http.ResponseWriter, c *call) error {
-	if err := noQuery(c); err != nil {
+	m, err := queryFreeBody(c)
+	if err != nil {
 		return err
 	}
-	o, e := parseObject(c.body)
-	if e != nil {
-		return e
-	}
-	m := members{o: o}
 	m.str("instance", true)
 	m.str("author", true)
 	m.num("ts", true)
@@ -624,12 +619,11 @@ func (a *API) issueCert(w http.ResponseWriter, c *call) error {
 	if err := a.requireWorldAdmin(c, wi); err != nil {
 		return err
 	}
-	o, e := parseObject(c.body)
-	if e != nil {
-		return e
+	m, err := bodyMembers(c)
+	if err != nil {
+		return err
 	}
-	m := members{o: o}
-	if _, signedCert := o.Get("cert"); signedCert {
+	if _, signedCert := m.o.Get("cert"); signedCert {
 		cert := m.cert("cert", true)
 		chain := m.certs("chain")
 		if e := m.done(); e != nil {
@@ -703,14 +697,10 @@ func (a *API) issueCert(w http.ResponseWriter, c *call) error {
 // --- join ------------------------------------------------------------------
 
 func (a *API) join(w http.ResponseWriter, c *call) error {
-	if err := noQuery(c); err != nil {
+	m, err := queryFreeBody(c)
+	if err != nil {
 		return err
 	}
-	o, e := parseObject(c.body)
-	if e != nil {
-		return e
-	}
-	m := members{o: o}
 	pubText := m.str("pub", true)
 	if e := m.done(); e != nil {
 		return e
@@ -754,14 +744,10 @@ type keyDoc struct {
 // once read (Go strings decoded from it cannot be cleared).
 func (a *API) newKey(w http.ResponseWriter, c *call) error {
 	defer clear(c.body)
-	if err := noQuery(c); err != nil {
+	m, err := queryFreeBody(c)
+	if err != nil {
 		return err
 	}
-	o, e := parseObject(c.body)
-	if e != nil {
-		return e
-	}
-	m := members{o: o}
 	password := m.str("password", true)
 	curveName := m.str("curve", false)
 	if e := m.done(); e != nil {
