@@ -71,32 +71,9 @@ SKIP_GUN=${SKIP_GUN:-0}
 SKIP_OURS=${SKIP_OURS:-0}
 LUMINARY_FLAGS=${LUMINARY_FLAGS:-}
 
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT="$ROOT/bench/out/$STAMP-$SET"
-BIN="$ROOT/bench/out/bin"
-mkdir -p "$OUT" "$BIN"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/luminary-hb.XXXXXX")
-
-PIDS=()
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]:-}"; do
-		[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]:-}"; do
-		[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '== %s\n' "$*" >&2; }
-load1() { cut -d' ' -f1 /proc/loadavg; }
-
-log "building cmd/luminary-load"
-go build -o "$BIN/luminary-load" ./cmd/luminary-load
-LOAD="$BIN/luminary-load"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_init "-$SET" luminary-hb
 
 OURS=0
 LUMINARY_BIN=${LUMINARY_BIN:-}

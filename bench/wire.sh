@@ -44,31 +44,9 @@ SKIP_GUN=${SKIP_GUN:-0}
 SKIP_OURS=${SKIP_OURS:-0}
 LUMINARY_FLAGS=${LUMINARY_FLAGS---auth-mode open}  # plain Gun puts, as a stock relay takes them
 
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT="$ROOT/bench/out/$STAMP"
-BIN="$ROOT/bench/out/bin"
-mkdir -p "$OUT" "$BIN"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/luminary-wire.XXXXXX")
-
-PIDS=()
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]:-}"; do
-		[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]:-}"; do
-		[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '== %s\n' "$*" >&2; }
-
-log "building cmd/luminary-load"
-go build -o "$BIN/luminary-load" ./cmd/luminary-load
-LOAD="$BIN/luminary-load"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_init "" luminary-wire
 
 OURS=0
 LUMINARY_BIN=${LUMINARY_BIN:-}
@@ -152,7 +130,6 @@ kinds=()
 [ "$GUN" = 1 ] && kinds+=(gun)
 [ "$OURS" = 1 ] && kinds+=(ours)
 
-load1() { cut -d' ' -f1 /proc/loadavg; }
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  cores: $(nproc)  load1 at start: $(load1)"
 	echo "go: $(go version | cut -d' ' -f3)  node: $(node --version 2>/dev/null || echo none)"
