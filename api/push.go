@@ -12,10 +12,10 @@ import (
 // whole (the recipient follows the entire soul, or the frame carries the
 // whole commit) is encoded once, into a scratch buffer shared by every
 // frame of the broadcast, and every frame is allocated at its exact size
-// and filled by copying. A heartbeat round pushes hundreds of kilobytes a
-// frame; growing each frame (and each cached node) by appending cost
-// several times the output in garbage, and the collector's pauses showed
-// up as tick jitter.
+// and filled by copying. A heartbeat round of a thousand worlds pushes
+// hundreds of kilobytes a frame; growing each frame (and each cached node)
+// by appending made several times the output in garbage, most of what
+// such a relay allocated.
 type pushEncoder struct {
 	accepted graph.Graph
 	head     []byte // {"#":id[,"><":seen],"put":
