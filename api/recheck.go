@@ -23,6 +23,15 @@ type AccessWatcher interface {
 	AccessChanged(accepted graph.Graph) (prefixes []string)
 }
 
+// Unfollower is an optional interface of a [Guard]: the relay calls
+// Unfollowed after it dropped p's subscription to soul because read access
+// was withdrawn (see [AccessWatcher]), so that what the guard keeps per
+// subscription is let go (the time service counts the keys of a
+// connection that follows a world as present in it).
+type Unfollower interface {
+	Unfollowed(p *PeerInfo, soul string)
+}
+
 // watchAccess is called with every commit's accepted fields.
 func (s *Server) watchAccess(accepted graph.Graph) {
 	w, ok := s.guard.(AccessWatcher)
@@ -86,6 +95,9 @@ func (s *Server) Recheck(ctx context.Context, prefixes ...string) int {
 			dropped++
 			s.m.subsRevoked.Inc()
 			s.log.Info("subscription dropped: read access withdrawn", "soul", x.soul, "peer", x.c.info.RemoteAddr, "reason", err.Error())
+			if u, ok := s.guard.(Unfollower); ok {
+				u.Unfollowed(x.c.info, x.soul)
+			}
 		}
 	}
 	return dropped

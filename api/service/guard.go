@@ -217,6 +217,16 @@ func (g guard) CheckGet(ctx context.Context, p *api.PeerInfo, soul string) error
 	return nil
 }
 
+// Unfollowed implements api.Unfollower: a connection whose subscription to
+// lum/<I>/hb was dropped (its key lost read access) no longer follows the
+// world, so its keys stop counting as present through it (a leave is
+// sequenced once no other connection or lease holds them).
+func (g guard) Unfollowed(p *api.PeerInfo, soul string) {
+	if inst, ok := heartbeatInstance(soul); ok && p != nil {
+		g.s.conn(p).unfollow(g.s.pres, inst)
+	}
+}
+
 // AccessChanged implements api.AccessWatcher: a world's private flag or
 // member list changed, so the relay re-checks who may keep following it.
 func (g guard) AccessChanged(accepted graph.Graph) []string {

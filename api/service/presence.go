@@ -179,6 +179,24 @@ func (c *connState) follow(p *presence, inst string) {
 	c.sync(p)
 }
 
+// unfollow records that the connection no longer follows inst and
+// uncounts its keys there.
+func (c *connState) unfollow(p *presence, inst string) {
+	var gone [][2]string
+	c.mu.Lock()
+	delete(c.insts, inst)
+	for pair := range c.joined {
+		if pair[0] == inst {
+			gone = append(gone, pair)
+			delete(c.joined, pair)
+		}
+	}
+	c.mu.Unlock()
+	for _, pair := range gone {
+		p.disconnect(pair[0], pair[1])
+	}
+}
+
 // sync counts every (followed instance, logged-in key) pair not counted yet.
 func (c *connState) sync(p *presence) {
 	keys := c.peer.Keys()
