@@ -443,11 +443,9 @@ func (s *BoltStore) run() {
 				break drain
 			}
 		}
+		s.commitBatch(batch)
 		if s.wal != nil {
-			s.commitWAL(batch)
 			s.maybeCheckpoint(false)
-		} else {
-			s.commit(batch)
 		}
 		clear(batch)
 	}
@@ -471,15 +469,23 @@ func (s *BoltStore) answer() {
 	}
 }
 
-// commit applies one batch in one transaction and hands it to the
-// answerer (batch is reused by the caller; the answerer gets a copy).
-func (s *BoltStore) commit(batch []*mergeReq) {
+// commitBatch commits the live requests of batch, to the write-ahead log
+// or to the file, and hands the whole batch to the answerer (batch is
+// reused by the caller; the answerer gets a copy).
+func (s *BoltStore) commitBatch(batch []*mergeReq) {
 	answered := append(make([]*mergeReq, 0, len(batch)), batch...)
-	defer func() { s.answers <- answered }()
-	live := s.liveRequests(batch)
-	if len(live) == 0 {
-		return
+	if live := s.liveRequests(batch); len(live) > 0 {
+		if s.wal != nil {
+			s.commitWAL(live)
+		} else {
+			s.commit(live)
+		}
 	}
+	s.answers <- answered
+}
+
+// commit applies live requests in one transaction.
+func (s *BoltStore) commit(live []*mergeReq) {
 	info := CommitInfo{Merges: len(live)}
 	start := time.Now()
 	durable := make([]Graph, len(live))

@@ -21,15 +21,8 @@ import (
 
 // commitWAL is commit in log mode: HAM against the batch's own winners,
 // then the overlay, then the file; one log record with every accepted
-// durable field, fdatasync'd; then the fields join the overlay and the
-// batch goes to the answerer.
-func (s *BoltStore) commitWAL(batch []*mergeReq) {
-	answered := append(make([]*mergeReq, 0, len(batch)), batch...)
-	defer func() { s.answers <- answered }()
-	live := s.liveRequests(batch)
-	if len(live) == 0 {
-		return
-	}
+// durable field, fdatasync'd; then the fields join the overlay.
+func (s *BoltStore) commitWAL(live []*mergeReq) {
 	info := CommitInfo{Merges: len(live)}
 	start := time.Now()
 	pend := make(map[string]map[string]Field)

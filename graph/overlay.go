@@ -28,7 +28,7 @@ func newOverlay() *overlay {
 }
 
 // entryBytes estimates the memory one field takes in the overlay.
-func entryBytes(soul, name string, f Field) int {
+func entryBytes(name string, f Field) int {
 	return len(name) + f.Value.size() + 64
 }
 
@@ -55,16 +55,16 @@ func (ov *overlay) add(g map[string]map[string]Field) {
 			ov.cur[soul] = fields
 			ov.curBytes += len(soul) + 64
 			for name, f := range fields {
-				ov.curBytes += entryBytes(soul, name, f)
+				ov.curBytes += entryBytes(name, f)
 			}
 			continue
 		}
 		for name, f := range fields {
 			if old, ok := node[name]; ok {
-				ov.curBytes -= entryBytes(soul, name, old)
+				ov.curBytes -= entryBytes(name, old)
 			}
 			node[name] = f
-			ov.curBytes += entryBytes(soul, name, f)
+			ov.curBytes += entryBytes(name, f)
 		}
 	}
 }

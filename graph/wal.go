@@ -263,13 +263,10 @@ type walWriter struct {
 	log       func(msg string, err error)
 }
 
-// startWAL removes a leftover spare, creates segment seq and starts the
-// spare maker.
+// startWAL creates segment seq (from a fresh spare: makeSpare truncates
+// any leftover one) and starts the spare maker.
 func startWAL(dir string, seq uint64, log func(string, error)) (*walWriter, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.Remove(filepath.Join(dir, walSpare)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	w := &walWriter{dir: dir, spare: make(chan *os.File, 1), want: make(chan struct{}, 1), makerDone: make(chan struct{}), log: log}
