@@ -109,6 +109,7 @@ type BoltStats struct {
 	Stalls         uint64        // times the writer waited for a checkpoint (overlay full)
 	LastCheckpoint time.Duration // duration of the latest checkpoint
 	OverlayBytes   int           // approximate memory of fields not yet in the file
+	Syncs          uint64        // fdatasyncs of the log (a batch of Derived merges has none)
 }
 
 // BoltStore is a durable Store in a bbolt file.
@@ -123,8 +124,10 @@ type BoltStats struct {
 // With BoltOptions.WAL the writer does not run a bbolt transaction per
 // batch: it runs HAM against the batch, then the fields accepted but not
 // yet in the file (the overlay, in memory), then the file; appends one
-// record with the accepted fields to a write-ahead log and fdatasyncs it;
-// adds them to the overlay; and answers. A checkpointer goroutine writes
+// record with the accepted fields to a write-ahead log and fdatasyncs it
+// (not when every merge of the batch is [Derived]: the next synced record,
+// segment change or checkpoint carries such a record); adds them to the
+// overlay; and answers. A checkpointer goroutine writes
 // the overlay to the file in one synced transaction every
 // CheckpointInterval (or CheckpointRecords records, or when the overlay
 // reaches half of MaxOverlayBytes) and deletes the log it covers. Reads
@@ -199,6 +202,7 @@ type mergeReq struct {
 	err       error
 	done      chan struct{}      // closed when answered (synchronous merges)
 	cb        func(Graph, error) // called when answered (MergeAsync)
+	derived   bool               // ctx is Derived: no fsync of its own (log mode)
 }
 
 // finish answers the caller of r.
@@ -361,6 +365,7 @@ func (s *BoltStore) enqueue(r *mergeReq) error {
 	if err := checkKeys(r.diff); err != nil {
 		return err
 	}
+	r.derived = IsDerived(r.ctx)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -848,6 +853,9 @@ func (s *BoltStore) Stats() BoltStats {
 	}
 	if s.ov != nil {
 		_, st.OverlayBytes = s.ov.bytes()
+	}
+	if s.wal != nil {
+		st.Syncs = s.wal.syncs.Load()
 	}
 	if f := s.failed.Load(); f != nil {
 		st.Failed = *f

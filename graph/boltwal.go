@@ -21,7 +21,8 @@ import (
 
 // commitWAL is commit in log mode: HAM against the batch's own winners,
 // then the overlay, then the file; one log record with every accepted
-// durable field, fdatasync'd; then the fields join the overlay.
+// durable field, fdatasync'd unless every merge of the batch is Derived;
+// then the fields join the overlay.
 func (s *BoltStore) commitWAL(live []*mergeReq) {
 	info := CommitInfo{Merges: len(live)}
 	start := time.Now()
@@ -100,7 +101,11 @@ judge:
 	}
 	logged := false
 	if err == nil && len(pend) > 0 {
-		if err = s.wal.append(pend); err == nil {
+		sync := false
+		for _, r := range live {
+			sync = sync || !r.derived
+		}
+		if err = s.wal.append(pend, sync); err == nil {
 			s.ov.add(pend)
 			s.records++
 			logged = true

@@ -66,7 +66,7 @@
 //	         (Defer, Historical, Lose, Accept)
 //	States   StateClock: NewStateClock(clock), Now()
 //	Stores   Store (Get, GetField, Merge, Scan, Close); MergeNotifier;
-//	         AsyncMerger; MemoryStore: NewMemoryStore; BoltStore: OpenBolt,
+//	         AsyncMerger; Derived(ctx), IsDerived; MemoryStore: NewMemoryStore; BoltStore: OpenBolt,
 //	         BoltOptions (WAL: write-ahead log), Stats, BoltStats, CommitInfo,
 //	         Checkpoint, Path; ErrNotFound, ErrClosed, ErrStoreFailed,
 //	         ErrWALCorrupt

@@ -39,6 +39,26 @@ type Store interface {
 	Close() error
 }
 
+// derivedKey marks a context made by Derived.
+type derivedKey struct{}
+
+// Derived returns a context that marks the merges made with it as derived
+// data: data the caller keeps durably elsewhere and writes again after a
+// crash (the time service's publications, which it rebuilds from its
+// ordered log at start-up). A store with a write-ahead log acknowledges
+// such a merge once it is written and visible, without an fsync of its
+// own; the next synced commit, a segment change or a checkpoint makes it
+// durable, in order. Other stores treat it as any merge.
+func Derived(ctx context.Context) context.Context {
+	return context.WithValue(ctx, derivedKey{}, true)
+}
+
+// IsDerived reports whether ctx was made by Derived.
+func IsDerived(ctx context.Context) bool {
+	v, _ := ctx.Value(derivedKey{}).(bool)
+	return v
+}
+
 // MergeNotifier is implemented by stores that can report commits in their
 // order. DB uses it so that subscribers see merges in commit order even
 // when many Puts commit in one batch.

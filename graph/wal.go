@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // The write-ahead log of a BoltStore (BoltOptions.WAL) lives in the
@@ -256,6 +257,10 @@ type walWriter struct {
 	f    *os.File
 	size int64 // end of the records in f
 	buf  []byte
+	// dirty: records written to f since its last fdatasync (Derived
+	// merges); the next synced append, a rotation or close syncs them.
+	dirty bool
+	syncs atomic.Uint64 // fdatasyncs of segments, for BoltStats
 
 	spare     chan *os.File // a zero-filled, synced walSpare, ready
 	want      chan struct{} // asks the spare maker for one
@@ -332,15 +337,22 @@ func (w *walWriter) install(f *os.File, seq uint64) error {
 		return err
 	}
 	if w.f != nil {
-		w.f.Close() // synced already; a close error changes nothing
+		w.f.Close() // synced already (rotate); a close error changes nothing
 	}
-	w.f, w.seq, w.size = f, seq, int64(len(walMagic))
+	w.f, w.seq, w.size, w.dirty = f, seq, int64(len(walMagic)), false
 	return nil
 }
 
 // rotate moves to segment seq+1: the spare if it is ready, else one made
 // now.
 func (w *walWriter) rotate() error {
+	// Recovery stops at the first torn record, so a later segment must
+	// never hold synced records while an earlier one may lose some.
+	if w.dirty {
+		if err := w.sync(); err != nil {
+			return err
+		}
+	}
 	// If the maker is behind, wait for it rather than race it for
 	// walSpare; if it failed, try once more here.
 	f := <-w.spare
@@ -360,9 +372,10 @@ func (w *walWriter) rotate() error {
 	return nil
 }
 
-// append writes one record and syncs it, moving to a new segment first if
-// the record does not fit in the current one's preallocated size.
-func (w *walWriter) append(g map[string]map[string]Field) error {
+// append writes one record, moving to a new segment first if the record
+// does not fit in the current one's preallocated size, and syncs it (with
+// every unsynced record before it) unless sync is false.
+func (w *walWriter) append(g map[string]map[string]Field, sync bool) error {
 	w.buf = appendWALRecord(w.buf[:0], g)
 	if w.size > int64(len(walMagic)) && w.size+int64(len(w.buf)) > walSegmentBytes {
 		if err := w.rotate(); err != nil {
@@ -376,7 +389,21 @@ func (w *walWriter) append(g map[string]map[string]Field) error {
 	if cap(w.buf) > 16<<20 {
 		w.buf = nil
 	}
-	return fdatasync(w.f)
+	if !sync {
+		w.dirty = true
+		return nil
+	}
+	return w.sync()
+}
+
+// sync fdatasyncs the current segment.
+func (w *walWriter) sync() error {
+	w.syncs.Add(1)
+	if err := fdatasync(w.f); err != nil {
+		return err
+	}
+	w.dirty = false
+	return nil
 }
 
 // removeSegmentsThrough deletes the segments up to and including seq (their
@@ -418,7 +445,11 @@ func (w *walWriter) close() error {
 	if w.f == nil {
 		return nil
 	}
-	err := w.f.Close()
+	var err error
+	if w.dirty {
+		err = w.sync()
+	}
+	err = errors.Join(err, w.f.Close())
 	w.f = nil
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -680,6 +681,68 @@ func TestWALVolatileNotLogged(t *testing.T) {
 	}
 	if bytes.Contains(data, []byte("w/hb")) || !bytes.Contains(data, []byte("w/meta")) {
 		t.Fatalf("log content %q", data)
+	}
+}
+
+// TestWALDerivedSkipsSync: a batch of Derived merges is written to the
+// log and visible at once, without an fdatasync of its own; the next synced
+// commit carries it, a rotation syncs it before leaving its segment, and a
+// crash after a synced commit recovers it.
+func TestWALDerivedSkipsSync(t *testing.T) {
+	ctx := context.Background()
+	derived := Derived(ctx)
+	if !IsDerived(derived) || IsDerived(ctx) {
+		t.Fatal("IsDerived does not report Derived")
+	}
+	path := filepath.Join(t.TempDir(), "g.db")
+	s := openWAL(t, path, BoltOptions{})
+	if _, err := s.Merge(derived, put1("pub", "a", Number(1), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Commits != 1 || st.Syncs != 0 {
+		t.Fatalf("derived merge: %d commits, %d syncs; want 1, 0", st.Commits, st.Syncs)
+	}
+	if f, err := s.GetField(ctx, "pub", "a"); err != nil || f.State != 1 {
+		t.Fatalf("derived field not visible: %+v %v", f, err)
+	}
+	if _, err := s.Merge(ctx, put1("acked", "b", Number(2), 2)); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Syncs != 1 {
+		t.Fatalf("synced merge after a derived one: %d syncs, want 1", st.Syncs)
+	}
+	// Fill the segment with derived records until the log rotates: the
+	// rotation syncs the segment it leaves (recovery stops at the first
+	// torn record, so no later segment may be synced before it).
+	first := segments(t, path)
+	big := String(strings.Repeat("x", 64<<10))
+	for i := 0; len(segments(t, path)) == len(first); i++ {
+		if i > 4*int(walSegmentBytes)/(64<<10) {
+			t.Fatal("the log never rotated")
+		}
+		if _, err := s.Merge(derived, put1("pub", "big"+strconv.Itoa(i), big, float64(10+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Syncs != 2 {
+		t.Fatalf("after a rotation: %d syncs, want 2 (the synced merge, the segment left)", st.Syncs)
+	}
+	if _, err := s.Merge(derived, put1("pub", "c", Number(3), 3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Merge(ctx, put1("acked", "d", Number(4), 4)); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, s)
+	s2, err := OpenBolt(path, BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for _, k := range [][2]string{{"pub", "a"}, {"acked", "b"}, {"pub", "big0"}, {"pub", "c"}, {"acked", "d"}} {
+		if _, err := s2.GetField(ctx, k[0], k[1]); err != nil {
+			t.Fatalf("%s.%s after the crash: %v", k[0], k[1], err)
+		}
 	}
 }
 

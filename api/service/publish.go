@@ -136,8 +136,11 @@ func (p *publisher) write(batch []heartbeat.Publication) {
 	// Put, which notifies subscribers after the commit: a follower's get
 	// that subscribes a block and reads it must see every entry either in
 	// the read or in a push (notifying before the commit lost entries to
-	// that race).
-	if res, err := p.s.db.Put(context.Background(), diff, nil); err != nil {
+	// that race). Derived: the log holds every published entry durably and
+	// repair writes back whatever a crash took from the graph, so this
+	// commit need not wait for an fsync of its own (with the graph's
+	// write-ahead log, the next synced commit carries it).
+	if res, err := p.s.db.Put(graph.Derived(context.Background()), diff, nil); err != nil {
 		p.s.logger.Error("service: writing publications to the graph failed", "err", err, "publications", len(batch))
 		p.s.m.publishErrors.Inc()
 	} else if len(res.Refused) > 0 {
