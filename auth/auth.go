@@ -81,6 +81,12 @@ type Config struct {
 	// Lookup reads the current graph; nil disables what needs it.
 	Lookup LookupFunc
 
+	// HasSoul, if set, reports whether the graph holds any field of a soul
+	// (graph.DB.HasSoul). The replay check of a node of several fields
+	// then asks it once, and reads no field of a soul the graph does not
+	// hold (an inbox message: seven fields, one seek instead of seven).
+	HasSoul func(ctx context.Context, soul string) (bool, error)
+
 	// Logger receives a debug record per refusal; nil discards.
 	Logger *slog.Logger
 
@@ -289,6 +295,9 @@ type fieldCheck struct {
 type nodeVerdict struct {
 	done bool
 	r    *Refusal
+	// soulKnown: HasSoul was asked; soulNew: it said the graph holds no
+	// field of the node's soul (so none of its fields can be a replay).
+	soulKnown, soulNew bool
 }
 
 // CheckPut judges every field of diff, the way gun does: each field stands
@@ -452,6 +461,16 @@ func (c *Checker) checkField(ctx context.Context, fc *fieldCheck) *Refusal {
 func (c *Checker) isDuplicate(ctx context.Context, fc *fieldCheck) bool {
 	if c.cfg.Lookup == nil {
 		return false
+	}
+	if v := fc.verdict; v != nil && c.cfg.HasSoul != nil && fc.node != nil && len(fc.node.Fields) > 1 {
+		if !v.soulKnown {
+			v.soulKnown = true
+			has, err := c.cfg.HasSoul(ctx, fc.soul)
+			v.soulNew = err == nil && !has
+		}
+		if v.soulNew {
+			return false
+		}
 	}
 	cur, ok, err := c.cfg.Lookup(ctx, fc.soul, fc.field)
 	return err == nil && ok && cur.State == fc.f.State && cur.Value.Equal(fc.f.Value)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -354,6 +355,52 @@ func TestLookupErrorsFailClosed(t *testing.T) {
 	}
 	// The owner's own writes need no lookup.
 	wantReason(t, w.put(nil, w.owner, "hb", "beat", graph.Number(1)), "ok")
+}
+
+// TestReplayCheckAsksHasSoulOnce: the replay check of a node of several
+// fields on a soul the graph does not hold reads no field (one HasSoul);
+// an exact replay of that node, now held, is refused field by field.
+func TestReplayCheckAsksHasSoulOnce(t *testing.T) {
+	var lookups, asks atomic.Int64
+	w := newWorld(t)
+	lookup := w.c.cfg.Lookup
+	w.c.cfg.Lookup = func(ctx context.Context, soul, field string) (graph.Field, bool, error) {
+		lookups.Add(1)
+		return lookup(ctx, soul, field)
+	}
+	w.c.cfg.HasSoul = func(ctx context.Context, soul string) (bool, error) {
+		asks.Add(1)
+		return w.store.HasSoul(ctx, soul)
+	}
+	hb := w.soul("hb")
+	st := w.now()
+	diff := graph.Graph{}
+	for _, f := range []string{"a", "b", "c"} {
+		diff.Set(hb, f, graph.Field{Value: w.sign(w.owner, hb, f, graph.Number(1), st), State: st})
+	}
+	if got := w.apply(nil, diff); len(got) != 1 || got[0] != "ok" {
+		t.Fatalf("first put: %v", got)
+	}
+	if asks.Load() != 1 || lookups.Load() != 0 {
+		t.Fatalf("new soul: %d HasSoul, %d lookups; want 1, 0", asks.Load(), lookups.Load())
+	}
+	got := w.apply(nil, diff)
+	if len(got) != 3 {
+		t.Fatalf("replay: %v, want three refusals", got)
+	}
+	for _, r := range got {
+		if !strings.HasPrefix(r, "duplicate:") {
+			t.Fatalf("replay: %v", got)
+		}
+	}
+	if asks.Load() != 2 || lookups.Load() != 3 {
+		t.Fatalf("held soul: %d HasSoul, %d lookups; want 2, 3", asks.Load(), lookups.Load())
+	}
+	// One field: a lookup, no HasSoul.
+	wantReason(t, w.put(nil, w.owner, "hb", "d", graph.Number(2)), "ok")
+	if asks.Load() != 2 || lookups.Load() != 4 {
+		t.Fatalf("one field: %d HasSoul, %d lookups; want 2, 4", asks.Load(), lookups.Load())
+	}
 }
 
 // TestConcurrentUse exercises the Checker, its caches and a shared Peer

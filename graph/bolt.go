@@ -726,6 +726,31 @@ func (s *BoltStore) GetField(ctx context.Context, soul, field string) (Field, er
 	return f, nil
 }
 
+// HasSoul implements SoulChecker: one cursor seek to the soul's first
+// key, after the overlay.
+func (s *BoltStore) HasSoul(ctx context.Context, soul string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if s.volatileSoul(soul) {
+		return s.vol.HasSoul(ctx, soul)
+	}
+	if s.ov != nil && s.ov.hasSoul(soul) {
+		return true, nil
+	}
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := appendSoulKey(nil, soul)
+		k, _ := tx.Bucket(graphBucket).Cursor().Seek(prefix)
+		found = k != nil && bytes.HasPrefix(k, prefix)
+		return nil
+	})
+	if err != nil {
+		return false, s.readErr(err)
+	}
+	return found, nil
+}
+
 // scanPage is how many nodes Scan reads per read transaction; fn runs
 // outside transactions so that a slow fn does not hold one open.
 const scanPage = 256

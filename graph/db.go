@@ -140,6 +140,19 @@ func (db *DB) GetField(ctx context.Context, soul, field string) (Field, error) {
 	return db.store.GetField(ctx, soul, field)
 }
 
+// HasSoul reports whether the store holds any field of soul: through
+// SoulChecker when the store has it, else by reading the node.
+func (db *DB) HasSoul(ctx context.Context, soul string) (bool, error) {
+	if sc, ok := db.store.(SoulChecker); ok {
+		return sc.HasSoul(ctx, soul)
+	}
+	n, err := db.store.Get(ctx, soul)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && len(n.Fields) > 0, err
+}
+
 // Scan calls fn for every node whose soul starts with prefix (see
 // Store.Scan).
 func (db *DB) Scan(ctx context.Context, prefix string, fn func(*Node) error) error {

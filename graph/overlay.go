@@ -122,6 +122,13 @@ func (ov *overlay) node(soul string) *Node {
 	return n
 }
 
+// hasSoul reports whether the overlay holds a field of soul.
+func (ov *overlay) hasSoul(soul string) bool {
+	ov.mu.RLock()
+	defer ov.mu.RUnlock()
+	return len(ov.cur[soul]) > 0 || len(ov.frozen[soul]) > 0
+}
+
 // field returns the overlay's field soul/name.
 func (ov *overlay) field(soul, name string) (Field, bool) {
 	ov.mu.RLock()

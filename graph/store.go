@@ -59,6 +59,13 @@ func IsDerived(ctx context.Context) bool {
 	return v
 }
 
+// SoulChecker is implemented by stores that can tell, more cheaply than
+// by reading the node, whether they hold any field of a soul.
+type SoulChecker interface {
+	// HasSoul reports whether the store holds at least one field of soul.
+	HasSoul(ctx context.Context, soul string) (bool, error)
+}
+
 // MergeNotifier is implemented by stores that can report commits in their
 // order. DB uses it so that subscribers see merges in commit order even
 // when many Puts commit in one batch.
@@ -112,6 +119,17 @@ func (m *MemoryStore) Get(_ context.Context, soul string) (*Node, error) {
 		return nil, ErrNotFound
 	}
 	return n.Clone(), nil
+}
+
+// HasSoul implements SoulChecker.
+func (m *MemoryStore) HasSoul(_ context.Context, soul string) (bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return false, ErrClosed
+	}
+	n, ok := m.nodes[soul]
+	return ok && len(n.Fields) > 0, nil
 }
 
 // GetField implements Store.

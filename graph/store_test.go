@@ -129,6 +129,40 @@ func TestStoreBasics(t *testing.T) {
 	})
 }
 
+// TestHasSoul: HasSoul agrees with Get for souls that exist, that do not,
+// that are prefixes of stored souls, or hold a NUL byte; through DB, also
+// for a store without SoulChecker.
+func TestHasSoul(t *testing.T) {
+	check := func(t *testing.T, has func(context.Context, string) (bool, error)) {
+		ctx := context.Background()
+		for soul, want := range map[string]bool{"a/b": true, "a": false, "a/": false, "a/bc": false, "x\x00y": true, "x": false, "": false} {
+			got, err := has(ctx, soul)
+			if err != nil || got != want {
+				t.Errorf("HasSoul(%q) = %v, %v; want %v", soul, got, err, want)
+			}
+		}
+	}
+	stores(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		for _, g := range []Graph{put1("a/b", "f", Number(1), 1), put1("x\x00y", "", Null(), 2)} {
+			if _, err := s.Merge(ctx, g); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check(t, s.(SoulChecker).HasSoul)
+		check(t, NewDB(getOnly{s}, DBConfig{}).HasSoul)
+		if bs, ok := s.(*BoltStore); ok {
+			if err := bs.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+			check(t, bs.HasSoul) // from the file, the overlay emptied
+		}
+	})
+}
+
+// getOnly hides every method of a Store but Store's own.
+type getOnly struct{ Store }
+
 func TestStoreScanPages(t *testing.T) {
 	stores(t, func(t *testing.T, s Store) {
 		ctx := context.Background()

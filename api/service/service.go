@@ -239,6 +239,7 @@ func New(cfg Config) (*Service, error) {
 		Mode:    cfg.Mode,
 		RelayID: s.relayID,
 		Lookup:  s.lookup,
+		HasSoul: s.db.HasSoul,
 		Logger:  cfg.Logger,
 		Inbox:   s.privateInbox(s.inbox),
 	})
