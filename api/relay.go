@@ -609,7 +609,8 @@ func filterLEX(n *graph.Node, lex *jsjson.Object) *graph.Node {
 // subscribed to them and to the outbound peer links. It is the DB's
 // subscriber, so it runs right after each merge (on the merging goroutine)
 // and must not block: frames are serialized once and queued without
-// waiting; a connection whose queue is full is dropped.
+// waiting; a connection whose queue is full is dropped. With a *Held
+// origin the frames wait in it for its Release.
 func (s *Server) broadcast(accepted graph.Graph, origin any) {
 	if len(accepted) == 0 {
 		return
@@ -660,16 +661,23 @@ func (s *Server) broadcast(accepted graph.Graph, origin any) {
 		}
 		return full
 	}
-	for _, r := range rcpts {
+	held, _ := origin.(*Held)
+	send := func(c *conn, frame []byte) {
 		s.m.outPush.Inc()
+		if held != nil {
+			held.send(c, frame)
+			return
+		}
+		c.enqueue(frame)
+	}
+	for _, r := range rcpts {
 		if r.part == nil {
-			r.c.enqueue(fullFrame())
+			send(r.c, fullFrame())
 			continue
 		}
-		r.c.enqueue(enc.frame(r.part))
+		send(r.c, enc.frame(r.part))
 	}
 	for _, l := range links {
-		s.m.outPush.Inc()
-		l.enqueue(fullFrame())
+		send(l, fullFrame())
 	}
 }

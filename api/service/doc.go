@@ -16,7 +16,9 @@
 //	host          heartbeat.Host signing with the relay key; Authorizer = auth.Checker.Authorize
 //	              (plus the tick chain a world's owner handed over when it was hosted)
 //	sink          publications → heartbeat.MetaPuts/PublicationPuts → graph.DB.Put, in order,
-//	              from one writer goroutine (so the api.Server pushes them to subscribers)
+//	              from one writer goroutine (so the api.Server pushes them to subscribers);
+//	              graph.Derived (the log is the durable copy); idle ticks through an
+//	              api.Held origin, released at stamp + Config.TickPlayout (publish.go)
 //	guard         auth.Checker (Config.Inbox judges lum/<I>/in/<id> as heartbeat messages:
 //	              signature, timestamp window, already sequenced → "duplicate:"), then
 //	              inbound messages → Host.Submit → a receipt frame to the sender; Preverify

@@ -3,6 +3,9 @@ package service
 import (
 	"context"
 	"sync"
+	"time"
+
+	"github.com/krestianstvo/luminary/api"
 
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/heartbeat"
@@ -19,6 +22,16 @@ import (
 // reach the graph, where followers fetch gaps). Idle ticks are dropped when
 // the queue holds MaxPublishQueue publications already; the next tick
 // supersedes them.
+//
+// A batch of idle ticks only is pushed with a playout delay
+// (Config.TickPlayout): the graph holds it at once, but its push frames
+// (api.Held) leave at the round's stamp plus the delay, or as soon as the
+// next publication is queued, whichever comes first. Publishing a round
+// costs a few milliseconds that vary from round to round (building the
+// diff, the merge, encoding a frame per follower); released at a fixed
+// offset from their stamps, ticks reach followers on a steady cadence.
+// Rounds that carry entries are pushed at once, after the held ticks
+// before them.
 type publisher struct {
 	s    *Service
 	max  int
@@ -76,19 +89,20 @@ func (p *publisher) run(ctx context.Context) {
 			return
 		case <-p.wake:
 		}
-		p.flush()
+		p.flush(ctx)
 	}
 }
 
-// flush writes everything queued now.
-func (p *publisher) flush() {
+// flush writes everything queued now. Once ctx is done, idle ticks are
+// pushed without their playout delay.
+func (p *publisher) flush(ctx context.Context) {
 	p.mu.Lock()
 	batch := p.queue
 	p.queue, p.spare = p.spare[:0], nil
 	done := p.flushed
 	p.mu.Unlock()
 	if len(batch) > 0 {
-		p.write(batch)
+		p.write(ctx, batch)
 	}
 	clear(batch) // do not pin the round's proofs and entries
 	p.mu.Lock()
@@ -115,11 +129,14 @@ func (p *publisher) idle() <-chan struct{} {
 	return p.flushed
 }
 
-func (p *publisher) write(batch []heartbeat.Publication) {
+func (p *publisher) write(ctx context.Context, batch []heartbeat.Publication) {
 	diff := graph.Graph{}
 	var terms []string
+	idle, stamp := true, 0.0
 	for i := range batch {
 		pub := &batch[i]
+		idle = idle && len(pub.Entries) == 0
+		stamp = max(stamp, pub.Tick.State)
 		inst := pub.Meta.Instance
 		if !p.meta[inst] {
 			p.meta[inst] = true
@@ -140,7 +157,13 @@ func (p *publisher) write(batch []heartbeat.Publication) {
 	// repair writes back whatever a crash took from the graph, so this
 	// commit need not wait for an fsync of its own (with the graph's
 	// write-ahead log, the next synced commit carries it).
-	if res, err := p.s.db.Put(graph.Derived(context.Background()), diff, nil); err != nil {
+	var origin any
+	var held *api.Held
+	if idle && p.s.cfg.TickPlayout > 0 && ctx.Err() == nil {
+		held = &api.Held{}
+		origin = held
+	}
+	if res, err := p.s.db.Put(graph.Derived(context.Background()), diff, origin); err != nil {
 		p.s.logger.Error("service: writing publications to the graph failed", "err", err, "publications", len(batch))
 		p.s.m.publishErrors.Inc()
 	} else if len(res.Refused) > 0 {
@@ -156,8 +179,43 @@ func (p *publisher) write(batch []heartbeat.Publication) {
 			p.s.m.publishLatency.Observe(max(now-batch[i].Tick.State, 0) / 1000)
 		}
 	}
+	if held != nil {
+		p.release(ctx, held, stamp)
+	}
 	for _, inst := range terms {
 		p.s.termStarted(inst)
+	}
+}
+
+// heldPush is what release needs of an *api.Held.
+type heldPush interface {
+	Len() int
+	Release()
+}
+
+// release pushes held at stamp (a HAM state, ms) plus the playout delay,
+// or earlier when another publication is queued or ctx ends.
+func (p *publisher) release(ctx context.Context, held heldPush, stamp float64) {
+	defer held.Release()
+	if held.Len() == 0 {
+		return
+	}
+	at := time.UnixMicro(int64(stamp * 1000)).Add(p.s.cfg.TickPlayout)
+	wait := at.Sub(p.s.clk.Now())
+	if wait <= 0 {
+		return
+	}
+	t := p.s.clk.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C():
+	case <-ctx.Done():
+	case <-p.wake:
+		// Hand the wake-up back to run: a publication is waiting.
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

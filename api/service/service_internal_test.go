@@ -8,6 +8,7 @@ import (
 
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/heartbeat"
+	"github.com/krestianstvo/luminary/internal/clock"
 )
 
 // rateWindow reports the events of the last two seconds per second, and
@@ -49,5 +50,74 @@ func TestMessageInReusesPreverifyParse(t *testing.T) {
 	other := map[string]graph.Field{"author": {Value: graph.String("b"), State: 1}}
 	if m, err := s.messageIn(ctx, soul, other); err == nil || m.Author == "from preverify" {
 		t.Fatalf("other fields: %+v, %v; want a rebuild (which fails: the node is incomplete)", m, err)
+	}
+}
+
+type fakeHeld struct {
+	n        int
+	released chan struct{}
+}
+
+func (h *fakeHeld) Len() int { return h.n }
+func (h *fakeHeld) Release() { close(h.released) }
+
+// TestPublisherRelease: idle ticks held at publication are pushed at their
+// stamp plus the playout delay; a publication queued meanwhile releases
+// them at once (and its wake-up is handed back to run); a stamp already
+// older than the delay, an empty hold or a stopping service wait for
+// nothing.
+func TestPublisherRelease(t *testing.T) {
+	clk := clock.NewFake(time.UnixMilli(1_800_000_000_000))
+	p := newPublisher(&Service{clk: clk, cfg: Config{TickPlayout: 25 * time.Millisecond}}, 16)
+	stamp := float64(clk.Now().UnixMilli() - 5) // published 5 ms after its stamp
+	start := func(h *fakeHeld, ctx context.Context, stamp float64) chan struct{} {
+		done := make(chan struct{})
+		go func() { defer close(done); p.release(ctx, h, stamp) }()
+		return done
+	}
+	bg := context.Background()
+
+	h := &fakeHeld{n: 2, released: make(chan struct{})}
+	done := start(h, bg, stamp)
+	clk.BlockUntil(1)
+	clk.Advance(19 * time.Millisecond)
+	select {
+	case <-h.released:
+		t.Fatal("released 1 ms before stamp + playout")
+	default:
+	}
+	clk.Advance(time.Millisecond)
+	<-h.released
+	<-done
+
+	h = &fakeHeld{n: 2, released: make(chan struct{})}
+	done = start(h, bg, float64(clk.Now().UnixMilli()))
+	clk.BlockUntil(1)
+	p.wake <- struct{}{} // a publication was queued
+	<-h.released
+	<-done
+	select {
+	case <-p.wake:
+	default:
+		t.Fatal("the wake-up was not handed back to run")
+	}
+
+	for _, c := range []struct {
+		name  string
+		n     int
+		ctx   func() context.Context
+		stamp float64
+	}{
+		{"late", 2, context.Background, float64(clk.Now().UnixMilli() - 30)},
+		{"empty", 0, context.Background, float64(clk.Now().UnixMilli())},
+		{"stopping", 2, func() context.Context { ctx, cancel := context.WithCancel(bg); cancel(); return ctx }, float64(clk.Now().UnixMilli())},
+	} {
+		h := &fakeHeld{n: c.n, released: make(chan struct{})}
+		<-start(h, c.ctx(), c.stamp)
+		select {
+		case <-h.released:
+		default:
+			t.Fatalf("%s: not released at once", c.name)
+		}
 	}
 }

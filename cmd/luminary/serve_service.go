@@ -36,6 +36,7 @@ type ServiceFlags struct {
 	DemoTPS      int           `default:"20" env:"LUMINARY_DEMO_TPS" help:"Tick rate of the --demo world."`
 	MaxWorlds    int           `default:"1000" env:"LUMINARY_MAX_WORLDS" help:"Most worlds this relay hosts."`
 	DrainTimeout time.Duration `default:"5s" env:"LUMINARY_DRAIN_TIMEOUT" help:"How long shutdown waits for queued messages to become durable."`
+	TickPlayout  time.Duration `default:"25ms" env:"LUMINARY_TICK_PLAYOUT" help:"Playout delay of idle ticks: each leaves the relay this long after its stamp, so followers get a steady cadence (0 pushes at once; rounds with messages never wait)."`
 }
 
 // mode resolves --auth-mode and its boolean alias --secure: secure unless
@@ -99,6 +100,10 @@ func (f ServiceFlags) openService(db *graph.DB, data string, demo bool, logger *
 		Peers:     connectedPeers(reg),
 	}
 	cfg.Host.DrainTimeout = f.DrainTimeout
+	cfg.TickPlayout = f.TickPlayout
+	if f.TickPlayout <= 0 {
+		cfg.TickPlayout = -1 // service.Config: negative disables, zero takes the default
+	}
 	if p, ok := os.LookupEnv(relayKeyPasswordEnv); ok && p != "" {
 		cfg.KeyPassword = []byte(p)
 	}
