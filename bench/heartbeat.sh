@@ -169,6 +169,10 @@ stop_relay() {
 		TIMEOUT_PID=
 		RELAY_PID=
 	fi
+	# Flush what the stopped relay left in the page cache (gun.js's RAD
+	# writes hundreds of thousands of files at 1,000 worlds), so that its
+	# writeback does not run during the next relay's measurement.
+	sync
 }
 
 # run NAME CMD...: a bounded run; failures are logged, not fatal.

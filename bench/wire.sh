@@ -122,6 +122,7 @@ stop_relay() {
 		wait "$RELAY_PID" 2>/dev/null || true
 		RELAY_PID=
 	fi
+	sync # the stopped relay's writeback must not run during the next measurement
 }
 
 label() { [ "$1" = gun ] && echo gun.js || echo luminary; }
