@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -461,4 +462,50 @@ func FuzzFrames(f *testing.F) {
 		}
 		_, _ = parseDeliveriesStrict(b, "s", "R")
 	})
+}
+
+// TestCorkConn: corked writes are buffered (net.Pipe would block a real
+// write with no reader), then written in order, in one write, before the
+// next uncorked write; flush writes them too, and nothing when empty.
+func TestCorkConn(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	cc := &corkConn{Conn: a}
+	cc.setCorked(true)
+	for _, s := range []string{"one", "two"} {
+		if n, err := cc.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("corked write: %d, %v", n, err)
+		}
+	}
+	cc.setCorked(false)
+	read := make(chan string)
+	go func() {
+		var got []byte
+		buf := make([]byte, 64)
+		for len(got) < len("onetwothreefour") {
+			n, err := b.Read(buf)
+			if err != nil {
+				break
+			}
+			got = append(got, buf[:n]...)
+		}
+		read <- string(got)
+	}()
+	if _, err := cc.Write([]byte("three")); err != nil {
+		t.Fatal(err)
+	}
+	cc.setCorked(true)
+	if _, err := cc.Write([]byte("four")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.flush(); err != nil { // empty: no write (it would block)
+		t.Fatal(err)
+	}
+	if got := <-read; got != "onetwothreefour" {
+		t.Fatalf("read %q", got)
+	}
 }

@@ -206,7 +206,7 @@ func runPuts(ctx context.Context, cfg putsConfig) (*putsResult, error) {
 	var dwg sync.WaitGroup
 	for i := range ws {
 		dwg.Go(func() {
-			p, err := dialPeer(ctx, dialOptions{url: cfg.URL, timeout: cfg.DialTimeout, hello: cfg.Hello, readLimit: 64 << 20})
+			p, err := dialPeer(ctx, dialOptions{url: cfg.URL, timeout: cfg.DialTimeout, hello: cfg.Hello, readLimit: 64 << 20, cork: true})
 			if err != nil {
 				dmu.Lock()
 				dialErr = err
@@ -361,11 +361,26 @@ loop:
 func (w *putWriter) sendLoop(clk putsClock, stop <-chan struct{}) error {
 	var seq uint64
 	soulPrefix := "lload/" + w.run + "/w" + strconv.Itoa(w.idx) + "/"
+	defer func() { _ = w.p.flush() }() // best effort: the run is over
 	for {
 		select {
 		case w.tokens <- struct{}{}:
-		case <-stop:
-			return nil
+		default:
+			// The window is full: write out the frames gathered so far,
+			// then wait for an ack to free a slot.
+			if err := w.p.flush(); err != nil {
+				select {
+				case <-stop:
+					return nil
+				default:
+					return err
+				}
+			}
+			select {
+			case w.tokens <- struct{}{}:
+			case <-stop:
+				return nil
+			}
 		}
 		now := time.Now()
 		if !now.Before(clk.end) {
@@ -396,7 +411,7 @@ func (w *putWriter) sendLoop(clk putsClock, stop <-chan struct{}) error {
 		w.mu.Lock()
 		w.pending[id] = pendingPut{sent: now, measured: measured}
 		w.mu.Unlock()
-		if err := w.p.sendBuilt(build); err != nil {
+		if err := w.p.sendCorked(build); err != nil {
 			select {
 			case <-stop:
 				return nil // closed by runPuts at the end of the run
