@@ -66,11 +66,12 @@
 //	         (Defer, Historical, Lose, Accept)
 //	States   StateClock: NewStateClock(clock), Now()
 //	Stores   Store (Get, GetField, Merge, Scan, Close); MergeNotifier;
-//	         AsyncMerger; Derived(ctx), IsDerived; MemoryStore: NewMemoryStore; BoltStore: OpenBolt,
+//	         AsyncMerger; SoulChecker (HasSoul); Derived(ctx), IsDerived;
+//	         MemoryStore: NewMemoryStore; BoltStore: OpenBolt,
 //	         BoltOptions (WAL: write-ahead log), Stats, BoltStats, CommitInfo,
 //	         Checkpoint, Path; ErrNotFound, ErrClosed, ErrStoreFailed,
 //	         ErrWALCorrupt
-//	DB       NewDB(store, DBConfig); Put, PutAsync, Get, GetField, Scan,
-//	         Subscribe, Now, Deferred, Store, Close; PutResult, FieldError,
-//	         ErrFutureState, ErrDeferFull
+//	DB       NewDB(store, DBConfig); Put, PutAsync, Get, GetField, HasSoul,
+//	         Scan, Subscribe, Now, Deferred, Store, Close; PutResult,
+//	         FieldError, ErrFutureState, ErrDeferFull
 package graph

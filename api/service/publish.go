@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/krestianstvo/luminary/api"
-
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/heartbeat"
 )
