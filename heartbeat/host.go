@@ -158,6 +158,7 @@ type Host struct {
 
 	mu     sync.Mutex
 	insts  map[string]*hosted
+	sorted []*hosted // insts in instance order, for list; nil after Add
 	closed bool
 
 	stepMu sync.Mutex
@@ -288,6 +289,7 @@ func (h *Host) Add(ic InstanceConfig) error {
 	if len(h.insts) >= h.cfg.MaxInstances {
 		return fmt.Errorf("heartbeat: %d instances hosted: %w", len(h.insts), ErrTooLarge)
 	}
+	h.sorted = nil
 	h.insts[ic.Instance] = &hosted{ic: ic, inflight: map[Hash]*pending{}, votes: map[uint64]map[Hash]map[string]bool{}, markerQueued: map[uint64]bool{}}
 	h.wake()
 	return nil
@@ -743,9 +745,14 @@ func (h *Host) fail(err error, popped []*pending) error {
 	return h.fatal
 }
 
+// list returns the hosted instances in instance order. The slice is shared
+// (built once after each Add) and must not be modified.
 func (h *Host) list() []*hosted {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.sorted != nil {
+		return h.sorted
+	}
 	out := make([]*hosted, 0, len(h.insts))
 	for _, in := range h.insts {
 		out = append(out, in)
@@ -759,6 +766,7 @@ func (h *Host) list() []*hosted {
 		}
 		return 0
 	})
+	h.sorted = out
 	return out
 }
 
