@@ -1,12 +1,10 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,17 +21,10 @@ import (
 )
 
 // Benchmarks of the time service through the relay. Results and commands:
-// /work/team/bench-service.md.
+// BENCHMARKS.md ("The time service through the relay").
 //
 //	go test -run '^$' -bench 'Sequence' -benchtime 2000x ./api/service/
 //	go test -run '^$' -bench 'IdleWorlds' -benchtime 1x ./api/service/
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
 
 // BenchmarkSequenceThroughRelay: b.N messages sequenced through one world,
 // end to end over the Gun wire: senders (Go clients, each message signed,
@@ -47,9 +38,9 @@ func envInt(name string, def int) int {
 // BENCH_RECEIVERS (50), BENCH_SENDERS (8 clients) and BENCH_INFLIGHT
 // (messages in flight per sender, 8) tune it.
 func BenchmarkSequenceThroughRelay(b *testing.B) {
-	receivers := envInt("BENCH_RECEIVERS", 50)
-	senders := envInt("BENCH_SENDERS", 8)
-	inflight := envInt("BENCH_INFLIGHT", 8)
+	receivers := clienttest.EnvInt("BENCH_RECEIVERS", 50)
+	senders := clienttest.EnvInt("BENCH_SENDERS", 8)
+	inflight := clienttest.EnvInt("BENCH_INFLIGHT", 8)
 	skipAuthor := os.Getenv("BENCH_SKIP_AUTHOR") == "1"
 	r := startRelay(b, relayOpts{limits: api.Limits{MaxConnsPerIP: 1000}})
 	inst := r.openWorld(b, "bench", 20)
@@ -86,7 +77,7 @@ func BenchmarkSequenceThroughRelay(b *testing.B) {
 					return
 				}
 				now := time.Now().UnixNano()
-				for _, t := range payloadTimes(data, seen) {
+				for _, t := range clienttest.PayloadTimes(data, seen) {
 					local = append(local, time.Duration(now-t))
 					if got.Add(1) == want {
 						close(done)
@@ -182,8 +173,8 @@ func BenchmarkSequenceThroughRelay(b *testing.B) {
 // idle tick is a graph write: the graph has no volatile souls), fields
 // written, and process CPU per tick.
 func BenchmarkIdleWorlds(b *testing.B) {
-	worlds := envInt("BENCH_WORLDS", 100)
-	secs := envInt("BENCH_SECONDS", 3)
+	worlds := clienttest.EnvInt("BENCH_WORLDS", 100)
+	secs := clienttest.EnvInt("BENCH_SECONDS", 3)
 	for range b.N {
 		r := startRelay(b, relayOpts{})
 		var insts []string
@@ -243,35 +234,6 @@ func rawSubscriber(b *testing.B, url string, souls ...string) *websocket.Conn {
 		}
 	}
 	return ws
-}
-
-// payloadTimes extracts the "t" of every message entry in a pushed frame
-// (not seen before) without decoding it: the payload {"t":…} sits in an
-// entry's JSON text, which sits in a string of the frame, so it appears as
-// {\\\"t\\\":<digits>. Cheap, so that the receivers measure the relay, not
-// JSON decoding.
-func payloadTimes(frame []byte, seen map[string]bool) []int64 {
-	pat := []byte(`{\\\"t\\\":`)
-	var out []int64
-	for {
-		i := bytes.Index(frame, pat)
-		if i < 0 {
-			return out
-		}
-		frame = frame[i+len(pat):]
-		j := 0
-		for j < len(frame) && frame[j] >= '0' && frame[j] <= '9' {
-			j++
-		}
-		k := string(frame[:j])
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		if t, err := strconv.ParseInt(k, 10, 64); err == nil {
-			out = append(out, t)
-		}
-	}
 }
 
 // histAverages returns "name=avg(count)" for the relay's histograms, for

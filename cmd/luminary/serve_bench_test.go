@@ -37,9 +37,9 @@ import (
 func BenchmarkRelayProcess(b *testing.B) {
 	bin := luminaryBinary(b)
 	data := b.TempDir()
-	senders := benchEnv("BENCH_SENDERS", 8)
-	inflight := benchEnv("BENCH_INFLIGHT", 8)
-	receivers := benchEnv("BENCH_RECEIVERS", 50)
+	senders := clienttest.EnvInt("BENCH_SENDERS", 8)
+	inflight := clienttest.EnvInt("BENCH_INFLIGHT", 8)
+	receivers := clienttest.EnvInt("BENCH_RECEIVERS", 50)
 	srv := startServe(b, bin, data, "127.0.0.1:0")
 	addr := srv.addr
 
@@ -102,7 +102,7 @@ func BenchmarkRelayProcess(b *testing.B) {
 					return
 				}
 				now := time.Now().UnixNano()
-				for _, ts := range framePayloadTimes(data, seen) {
+				for _, ts := range clienttest.PayloadTimes(data, seen) {
 					local = append(local, time.Duration(now-ts))
 					if got.Add(1) == want {
 						close(done)
@@ -166,13 +166,6 @@ func metricSumCount(text, name string) (sum, count float64) {
 	return sum, count
 }
 
-func benchEnv(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 // procCPU returns utime+stime of pid (clock ticks of 10 ms).
 func procCPU(b *testing.B, pid int) time.Duration {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -183,30 +176,4 @@ func procCPU(b *testing.B, pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-// framePayloadTimes finds {\\\"t\\\":<digits> in a pushed frame: the
-// payload inside an entry's JSON text inside a string of the frame.
-func framePayloadTimes(frame []byte, seen map[string]bool) []int64 {
-	pat := []byte(`{\\\"t\\\":`)
-	var out []int64
-	for {
-		i := bytes.Index(frame, pat)
-		if i < 0 {
-			return out
-		}
-		frame = frame[i+len(pat):]
-		j := 0
-		for j < len(frame) && frame[j] >= '0' && frame[j] <= '9' {
-			j++
-		}
-		k := string(frame[:j])
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		if ts, err := strconv.ParseInt(k, 10, 64); err == nil {
-			out = append(out, ts)
-		}
-	}
 }
