@@ -178,11 +178,11 @@ func (p *publisher) write(ctx context.Context, batch []heartbeat.Publication) {
 			p.s.m.publishLatency.Observe(max(now-batch[i].Tick.State, 0) / 1000)
 		}
 	}
-	if held != nil {
-		p.release(ctx, held, stamp)
-	}
 	for _, inst := range terms {
 		p.s.termStarted(inst)
+	}
+	if held != nil {
+		p.release(ctx, held, stamp)
 	}
 }
 
