@@ -32,6 +32,7 @@ type metrics struct {
 	publishLatency prometheus.Histogram
 	publishErrors  prometheus.Counter
 	ticksDropped   prometheus.Counter
+	playoutLate    prometheus.Counter
 	worldsGauge    prometheus.Gauge
 
 	mu     sync.Mutex
@@ -128,12 +129,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from admitting an inbound message to its durable receipt.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
 		publishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "publish_seconds",
-			Help:    "Relay wall clock when a publication's graph write has committed minus its tick's HAM state (stamp to durable in the graph, before the push to subscribers).",
+			Help:    "Relay wall clock when a publication's graph write has returned minus its tick's HAM state (stamp to in the graph with its push frames built; the log holds the durable copy).",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "publish_errors_total",
 			Help: "Failed writes of publications to the graph."}),
 		ticksDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "ticks_dropped_total",
 			Help: "Idle ticks not written to the graph because the publication queue was full."}),
+		playoutLate: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "tick_playout_late_total",
+			Help: "Batches of idle ticks whose publication took longer than the tick playout delay, so they were pushed as soon as published (off the steady cadence; a --tick-playout to raise if it grows)."}),
 		worldsGauge: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "worlds",
 			Help: "Worlds hosted by this relay."}),
 		worlds: map[string]*worldStats{},
@@ -141,7 +144,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.idleTicks, m.checkTicks = m.ticks.WithLabelValues("idle"), m.ticks.WithLabelValues("checkpoint")
 	if reg != nil {
 		reg.MustRegister(m.ticks, m.lateness, m.deviation, m.entries, m.refused, m.receiptLatency,
-			m.publishLatency, m.publishErrors, m.ticksDropped, m.worldsGauge)
+			m.publishLatency, m.publishErrors, m.ticksDropped, m.playoutLate, m.worldsGauge)
 	}
 	return m
 }

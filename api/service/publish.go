@@ -202,6 +202,7 @@ func (p *publisher) release(ctx context.Context, held heldPush, stamp float64) {
 	at := time.UnixMicro(int64(stamp * 1000)).Add(p.s.cfg.TickPlayout)
 	wait := at.Sub(p.s.clk.Now())
 	if wait <= 0 {
+		p.s.m.playoutLate.Inc()
 		return
 	}
 	t := p.s.clk.NewTimer(wait)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/internal/clock"
@@ -68,7 +70,8 @@ func (h *fakeHeld) Release() { close(h.released) }
 // nothing.
 func TestPublisherRelease(t *testing.T) {
 	clk := clock.NewFake(time.UnixMilli(1_800_000_000_000))
-	p := newPublisher(&Service{clk: clk, cfg: Config{TickPlayout: 25 * time.Millisecond}}, 16)
+	reg := prometheus.NewRegistry()
+	p := newPublisher(&Service{clk: clk, cfg: Config{TickPlayout: 25 * time.Millisecond}, m: newMetrics(reg)}, 16)
 	stamp := float64(clk.Now().UnixMilli() - 5) // published 5 ms after its stamp
 	start := func(h *fakeHeld, ctx context.Context, stamp float64) chan struct{} {
 		done := make(chan struct{})
@@ -119,5 +122,18 @@ func TestPublisherRelease(t *testing.T) {
 		default:
 			t.Fatalf("%s: not released at once", c.name)
 		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() == "luminary_tick_playout_late_total" {
+			got = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if got != 1 {
+		t.Fatalf("tick_playout_late_total = %v, want 1 (the late batch)", got)
 	}
 }
