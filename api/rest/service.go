@@ -189,6 +189,39 @@ type MessageReport struct {
 	Time      float64 `json:"time_s,omitempty"`
 }
 
+// MessageLog is the part of a heartbeat log ReportMessage reads.
+type MessageLog interface {
+	Lookup(ctx context.Context, instance string, id heartbeat.Hash) (heartbeat.Entry, bool, error)
+	State(ctx context.Context, instance string) (heartbeat.LogState, error)
+}
+
+// ReportMessage builds the MessageReport of m: its author's signature
+// checked with v, then, if it is valid, its entry in log (seq, epoch,
+// state and Croquet time) when it was sequenced. A Service's
+// VerifyMessage can be this over its own log.
+func ReportMessage(ctx context.Context, log MessageLog, v heartbeat.Verifier, m heartbeat.Message) (MessageReport, error) {
+	id := m.ID()
+	rep := MessageReport{ID: id.String(), Instance: m.Instance, Author: m.Author}
+	if err := m.Verify(v); err != nil {
+		rep.Reason = heartbeat.Reason(err)
+		return rep, nil
+	}
+	rep.Valid = true
+	e, ok, err := log.Lookup(ctx, m.Instance, id)
+	if err != nil || !ok {
+		return rep, err
+	}
+	st, err := log.State(ctx, m.Instance)
+	if err != nil {
+		return rep, err
+	}
+	rep.Sequenced, rep.Seq, rep.Epoch, rep.State = true, e.Seq, e.Epoch, e.State
+	if st.Meta != nil {
+		rep.Time = heartbeat.VTime(e.State, st.Meta.Start, st.Meta.Rate)
+	}
+	return rep, nil
+}
+
 // JoinGrant is the answer of POST /api/worlds/{world}/join: what a demo
 // page needs to take part.
 type JoinGrant struct {

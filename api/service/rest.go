@@ -369,26 +369,7 @@ func (s *Service) VerifyHistory(ctx context.Context, r io.Reader) (*heartbeat.Re
 
 // VerifyMessage implements rest.Service.
 func (s *Service) VerifyMessage(ctx context.Context, m heartbeat.Message) (rest.MessageReport, error) {
-	id := m.ID()
-	rep := rest.MessageReport{ID: id.String(), Instance: m.Instance, Author: m.Author}
-	if err := m.Verify(s.verifier); err != nil {
-		rep.Reason = heartbeat.Reason(err)
-		return rep, nil
-	}
-	rep.Valid = true
-	e, ok, err := s.log.Lookup(ctx, m.Instance, id)
-	if err != nil || !ok {
-		return rep, err
-	}
-	st, err := s.log.State(ctx, m.Instance)
-	if err != nil {
-		return rep, err
-	}
-	rep.Sequenced, rep.Seq, rep.Epoch, rep.State = true, e.Seq, e.Epoch, e.State
-	if st.Meta != nil {
-		rep.Time = heartbeat.VTime(e.State, st.Meta.Start, st.Meta.Rate)
-	}
-	return rep, nil
+	return rest.ReportMessage(ctx, s.log, s.verifier, m)
 }
 
 // IssueCert implements rest.Service.

@@ -396,26 +396,7 @@ func (s *Service) VerifyMessage(ctx context.Context, m heartbeat.Message) (rest.
 	if err := s.injected("VerifyMessage"); err != nil {
 		return rest.MessageReport{}, err
 	}
-	id := m.ID()
-	rep := rest.MessageReport{ID: id.String(), Instance: m.Instance, Author: m.Author}
-	if err := m.Verify(heartbeat.KeyVerifier(nil)); err != nil {
-		rep.Reason = heartbeat.Reason(err)
-		return rep, nil
-	}
-	rep.Valid = true
-	e, ok, err := s.log.Lookup(ctx, m.Instance, id)
-	if err != nil || !ok {
-		return rep, err
-	}
-	st, err := s.log.State(ctx, m.Instance)
-	if err != nil {
-		return rep, err
-	}
-	rep.Sequenced, rep.Seq, rep.Epoch, rep.State = true, e.Seq, e.Epoch, e.State
-	if st.Meta != nil {
-		rep.Time = heartbeat.VTime(e.State, st.Meta.Start, st.Meta.Rate)
-	}
-	return rep, nil
+	return rest.ReportMessage(ctx, s.log, heartbeat.KeyVerifier(nil), m)
 }
 
 // IssueCert implements [rest.Service]: signed with the owner key when the
