@@ -171,80 +171,50 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		// Eight bytes at a time while none needs attention; else byte by
-		// byte to the end of that word (a rune may carry i past it).
-		if i+8 <= len(s) && safe8(load8(s, i)) {
-			i += 8
+		c := s[i]
+		if strSafe[c] {
+			i++
 			continue
 		}
-		for end := min(i+8, len(s)); i < end; {
-			c := s[i]
-			if strSafe[c] {
-				i++
-				continue
-			}
-			if c >= utf8.RuneSelf {
-				r, size := utf8.DecodeRuneInString(s[i:])
-				if r != utf8.RuneError || size != 1 {
-					i += size
-					continue
-				}
-				dst = append(dst, s[start:i]...)
-				if u, ok := wtf8Surrogate(s[i:]); ok {
-					dst = append(dst, '\\', 'u', hexDigits[u>>12], hexDigits[u>>8&0xF], hexDigits[u>>4&0xF], hexDigits[u&0xF])
-					i += 3
-				} else {
-					dst = append(dst, "\uFFFD"...)
-					i++
-				}
-				start = i
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
 				continue
 			}
 			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			if u, ok := wtf8Surrogate(s[i:]); ok {
+				dst = append(dst, '\\', 'u', hexDigits[u>>12], hexDigits[u>>8&0xF], hexDigits[u>>4&0xF], hexDigits[u&0xF])
+				i += 3
+			} else {
+				dst = append(dst, "\uFFFD"...)
+				i++
 			}
-			i++
 			start = i
+			continue
 		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		}
+		i++
+		start = i
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
-}
-
-// load8 reads s[i:i+8] as a little-endian word (the compiler turns it into
-// one load).
-func load8(s string, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-}
-
-// safe8 reports whether all eight bytes of w are strSafe: none is 0x80 or
-// above, below 0x20, '"' or '\\'. The tests are the exact "has a byte
-// less than n" and "has a zero byte" word tricks, valid once no byte has
-// its high bit set.
-func safe8(w uint64) bool {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	if w&hi != 0 {
-		return false
-	}
-	q := w ^ ('"' * lo)
-	b := w ^ ('\\' * lo)
-	return ((w-0x20*lo)|(q-lo)|(b-lo))&^w&^q&^b&hi == 0
 }
 
 // wtf8Surrogate decodes a surrogate code point (U+D800–U+DFFF) encoded as
