@@ -365,7 +365,7 @@ func (s *BoltStore) enqueue(r *mergeReq) error {
 	if err := checkKeys(r.diff); err != nil {
 		return err
 	}
-	r.derived = IsDerived(r.ctx)
+	r.derived = isDerived(r.ctx)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {

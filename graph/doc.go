@@ -66,7 +66,7 @@
 //	         (Defer, Historical, Lose, Accept)
 //	States   StateClock: NewStateClock(clock), Now()
 //	Stores   Store (Get, GetField, Merge, Scan, Close); MergeNotifier;
-//	         AsyncMerger; SoulChecker (HasSoul); Derived(ctx), IsDerived;
+//	         AsyncMerger; SoulChecker (HasSoul); Derived(ctx);
 //	         MemoryStore: NewMemoryStore; BoltStore: OpenBolt,
 //	         BoltOptions (WAL: write-ahead log), Stats, BoltStats, CommitInfo,
 //	         Checkpoint, Path; ErrNotFound, ErrClosed, ErrStoreFailed,

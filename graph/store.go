@@ -53,8 +53,8 @@ func Derived(ctx context.Context) context.Context {
 	return context.WithValue(ctx, derivedKey{}, true)
 }
 
-// IsDerived reports whether ctx was made by Derived.
-func IsDerived(ctx context.Context) bool {
+// isDerived reports whether ctx was made by Derived.
+func isDerived(ctx context.Context) bool {
 	v, _ := ctx.Value(derivedKey{}).(bool)
 	return v
 }

@@ -691,8 +691,8 @@ func TestWALVolatileNotLogged(t *testing.T) {
 func TestWALDerivedSkipsSync(t *testing.T) {
 	ctx := context.Background()
 	derived := Derived(ctx)
-	if !IsDerived(derived) || IsDerived(ctx) {
-		t.Fatal("IsDerived does not report Derived")
+	if !isDerived(derived) || isDerived(ctx) {
+		t.Fatal("isDerived does not report Derived")
 	}
 	path := filepath.Join(t.TempDir(), "g.db")
 	s := openWAL(t, path, BoltOptions{})
