@@ -150,27 +150,27 @@ const writeTimeout = 10 * time.Second
 // sendBuilt builds a frame with build into the peer's reusable buffer and
 // writes it, under the write lock.
 func (p *peer) sendBuilt(build func([]byte) []byte) error {
+	return p.send(build, false)
+}
+
+// send is sendBuilt; with corked (a peer dialled with cork) the frame may
+// wait in the peer's buffer until flush or the next write not corked.
+func (p *peer) send(build func([]byte) []byte, corked bool) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	p.wbuf = build(p.wbuf[:0])
 	_ = p.c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if corked {
+		p.cork.setCorked(true)
+		defer p.cork.setCorked(false)
+	}
 	return p.c.WriteMessage(websocket.TextMessage, p.wbuf)
 }
 
 // sendCorked is sendBuilt whose frame may wait in the peer's buffer (a peer
 // dialled with cork) until flush or the next write that is not corked.
 func (p *peer) sendCorked(build func([]byte) []byte) error {
-	if p.cork == nil {
-		return p.sendBuilt(build)
-	}
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	p.wbuf = build(p.wbuf[:0])
-	_ = p.c.SetWriteDeadline(time.Now().Add(writeTimeout))
-	p.cork.setCorked(true)
-	err := p.c.WriteMessage(websocket.TextMessage, p.wbuf)
-	p.cork.setCorked(false)
-	return err
+	return p.send(build, p.cork != nil)
 }
 
 // flush writes the frames sendCorked left in the buffer.
