@@ -77,6 +77,17 @@ var wireSentinels = []error{
 	ErrDuplicate, ErrQueueFull, ErrClosed,
 }
 
+// ReasonError returns the sentinel error whose wire text (see [Reason]) is
+// reason, or nil when reason is not one of them.
+func ReasonError(reason string) error {
+	for _, s := range wireSentinels {
+		if s.Error() == reason {
+			return s
+		}
+	}
+	return nil
+}
+
 // Reason returns the machine-readable wire text for err: the text of the
 // first wire sentinel it wraps (for example "invalid: time/seq order"), or
 // "invalid: rejected" for any other non-nil error. It returns "" for nil.
