@@ -15,6 +15,7 @@ import (
 
 	"github.com/krestianstvo/luminary/auth"
 	"github.com/krestianstvo/luminary/graph"
+	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/internal/clock"
 	"github.com/krestianstvo/luminary/internal/jsjson"
 	"github.com/krestianstvo/luminary/keys"
@@ -177,18 +178,20 @@ type Client struct {
 
 	wmu sync.Mutex // serialises frame writes
 
-	mu       sync.Mutex
-	ws       *websocket.Conn
-	gen      uint64
-	up       chan struct{} // closed while connected
-	pending  map[string]*request
-	subs     map[string]bool
-	worlds   map[string]*World
-	seen     *dedup
-	relayKey string
-	loggedIn bool
-	closed   bool
-	connects int
+	mu      sync.Mutex
+	ws      *websocket.Conn
+	gen     uint64
+	up      chan struct{} // closed while connected
+	pending map[string]*request
+	subs    map[string]bool
+	worlds  map[string]*World
+	// sequencers: the worlds whose metronome runs here (RunMetronome).
+	sequencers map[string]*sequencerIn
+	seen       *dedup
+	relayKey   string
+	loggedIn   bool
+	closed     bool
+	connects   int
 }
 
 // request is a message waiting for replies ("@" = its id).
@@ -210,7 +213,8 @@ func Dial(ctx context.Context, url string, cfg Config) (*Client, error) {
 		gl:      graph.Limits{MaxSouls: -1, MaxFieldsPerNode: -1, MaxFields: -1, MaxValueBytes: -1},
 		lostCh:  make(chan uint64, 1),
 		up:      make(chan struct{}),
-		pending: map[string]*request{}, subs: map[string]bool{}, worlds: map[string]*World{}, seen: newDedup(20000)}
+		pending: map[string]*request{}, subs: map[string]bool{}, worlds: map[string]*World{}, seen: newDedup(20000),
+		sequencers: map[string]*sequencerIn{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	ws, err := c.dial(ctx)
 	if err != nil {
@@ -501,6 +505,9 @@ func (c *Client) handle(ws *websocket.Conn, m *msg) {
 		c.deliver(m.Put)
 	}
 	if m.Ack == "" {
+		if v, ok := m.member(heartbeat.SeqMember); ok {
+			c.seqRequest(v)
+		}
 		return
 	}
 	c.mu.Lock()

@@ -158,7 +158,7 @@ func (s *Service) submit(ctx context.Context, p *api.PeerInfo, putID string, msg
 	start := s.clk.Now()
 	id := msg.ID()
 	s.pres.renew(msg.Instance, msg.Author, s.cfg.PresenceTTL)
-	s.host.Submit(ctx, msg, func(r heartbeat.Receipt, err error) {
+	s.remote.dispatch(ctx, msg, func(r heartbeat.Receipt, err error) {
 		dup := errors.Is(err, heartbeat.ErrDuplicate) && r.Seq > 0
 		if err != nil && !dup {
 			s.m.refused.WithLabelValues(prefixLabel(heartbeat.Reason(err))).Inc()
@@ -328,9 +328,11 @@ func heartbeatInstance(soul string) (string, bool) {
 }
 
 // Handlers returns the wire extensions the service handles: the login
-// exchange (auth.AuthMember).
+// exchange (auth.AuthMember), snapshot votes and joins (snapshot.go) and
+// remote metronomes (remote.go).
 func (s *Service) Handlers() map[string]api.Handler {
-	return map[string]api.Handler{auth.AuthMember: s.handleAuth, SnapshotMember: s.handleSnapshot, JoinMember: s.handleJoin}
+	return map[string]api.Handler{auth.AuthMember: s.handleAuth, SnapshotMember: s.handleSnapshot, JoinMember: s.handleJoin,
+		SeqMember: s.handleSeq}
 }
 
 // handleAuth answers the login exchange (see auth.AuthMember). A

@@ -121,8 +121,13 @@ type Service struct {
 
 	log   heartbeat.Log
 	lease heartbeat.Lease
-	blobs heartbeat.Blobs
-	bolt  *heartbeat.BoltLog
+	// rlease is lease as the relay's own host sees it: it stays off worlds
+	// a remote metronome holds (remote.go).
+	rlease   *relayLease
+	remote   *remotes
+	acceptor *heartbeat.Acceptor
+	blobs    heartbeat.Blobs
+	bolt     *heartbeat.BoltLog
 
 	checker *auth.Checker
 	// worldGuard checks private worlds' envelopes (see private.go).
@@ -264,9 +269,19 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.checker = checker
 
+	s.rlease = newRelayLease(s.lease, cfg.Clock)
+	s.remote = newRemotes(s)
+	acc, err := heartbeat.NewAcceptor(heartbeat.AcceptorConfig{Log: s.log, Lease: s.lease, Verifier: s.verifier,
+		Authorizer: heartbeat.AuthorizerFunc(s.authorize), Clock: cfg.Clock, Sink: remoteSink{s},
+		MaxAhead: remoteMaxAhead, WindowPast: cfg.Host.WindowPast, WindowFuture: cfg.Host.WindowFuture})
+	if err != nil {
+		return fail(err)
+	}
+	s.acceptor = acc
+
 	hc := cfg.Host
 	hc.Signer = heartbeat.KeySigner(s.key)
-	hc.Log, hc.Lease, hc.Blobs = s.log, s.lease, s.blobs
+	hc.Log, hc.Lease, hc.Blobs = s.log, s.rlease, s.blobs
 	hc.Verifier = s.verifier
 	hc.Authorizer = heartbeat.AuthorizerFunc(s.authorize)
 	hc.Sink = s.pub
@@ -416,6 +431,7 @@ func (s *Service) messageOf(soul string, fields map[string]graph.Field) (heartbe
 // termStarted reconciles presence when the host starts a term on inst
 // (called from the graph writer when a publication shows a new epoch).
 func (s *Service) termStarted(inst string) {
+	s.remote.termStarted(inst)
 	s.host.SyncPresence(context.Background(), inst, s.pres.current(inst), func(_ heartbeat.Receipt, err error) {
 		if err != nil && !errors.Is(err, heartbeat.ErrDuplicate) {
 			s.logger.Debug("service: presence sync", "instance", inst, "err", err)
@@ -443,6 +459,7 @@ func (s *Service) Start() {
 					return
 				case <-t.C():
 					s.pres.sweep()
+					s.remote.sweep(s.clk.Now())
 				}
 			}
 		}()

@@ -1,0 +1,682 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/krestianstvo/luminary/api"
+	"github.com/krestianstvo/luminary/heartbeat"
+	"github.com/krestianstvo/luminary/internal/clock"
+	"github.com/krestianstvo/luminary/internal/jsjson"
+)
+
+// Remote metronomes on the wire.
+//
+// A peer holding the tick role of a world this relay hosts may run the
+// world's metronome and sequencer itself (client.World.RunMetronome): a
+// heartbeat.Host in the peer whose log and lease are this relay's, reached
+// through one top-level member, lumSeq, from a connection logged in as the
+// peer's key ("holder"):
+//
+//	{"#":id,"lumSeq":{"op":"acquire","instance":I,"holder":K,"ttl":ms,"min":e}}
+//	→ {"@":id,"ok":true,"lumSeq":{"instance":I,"holder":K,"epoch":e}}
+//	{"#":id,"lumSeq":{"op":"renew"|"release","instance":I,"holder":K,"epoch":e[,"ttl":ms]}}
+//	{"#":id,"lumSeq":{"op":"current","instance":I,"holder":K}}   → {"holder":…,"epoch":…} or {}
+//	{"#":id,"lumSeq":{"op":"state","instance":I,"holder":K}}     → heartbeat.LogState
+//	{"#":id,"lumSeq":{"op":"lookup","instance":I,"holder":K,"id":M}} → {"entry":…} or {}
+//	{"#":id,"lumSeq":{"op":"mark","holder":K}}                   → {"mark":n}
+//	{"#":id,"lumSeq":{"op":"append","holder":K,"batches":[…]}}   → {"errs":[null|reason,…]}
+//	{"#":id,"lumSeq":{"op":"tick","holder":K,"batch":…}}         (an idle tick: no answer unless refused)
+//	{"#":id,"lumSeq":{"op":"refuse","instance":I,"holder":K,"id":M,"err":reason}}
+//
+// and the relay hands the holder every message admitted for the world while
+// it holds the lease: {"#":id,"lumSeq":{"op":"msg","message":"<message JSON>"}}.
+//
+// Nothing a remote sends is trusted: its batches pass heartbeat.Acceptor
+// (round signature and Merkle path, the tick role, the current grant and
+// epoch, the log's order, every message's author signature, role and
+// timestamp window; states at most MaxAhead past the relay clock), and the
+// log's compare-and-append fences any other sequencer. A reservation
+// (Batch.Reserve) may reach at most MaxAhead past the relay clock.
+//
+// The relay's own host stands by: while a remote holds a world's lease,
+// and for remoteGrace after it stops renewing it, the relay does not take
+// the lease; after that it takes over ("anytime availability"). A remote
+// that asks for the lease while the relay's host holds it gets it: the
+// relay releases its own grant (its host steps down at its next renewal,
+// and whatever it appended before the remote's epoch entry stays in the
+// log, in order). Messages admitted while a remote holds the lease are
+// forwarded to it; the author's receipt is sent when the remote's batch
+// carrying the message is accepted. Messages the remote refuses as "not the
+// sequencer", or that it still holds when it loses the lease, are handed to
+// whoever sequences next (a message is never sequenced twice: the log's
+// message index makes a resubmission a duplicate with the original seq).
+// Presence entries and snapshot votes are sequenced only by the relay's
+// host; during a remote's term they wait for the relay's next term.
+const SeqMember = heartbeat.SeqMember
+
+const (
+	// remoteGrace is how long after a remote's lease would lapse the
+	// relay's host still stays off it, so that a standby peer (which polls
+	// every 100 ms) takes over first.
+	remoteGrace = 300 * time.Millisecond
+	// remoteMaxTTL bounds the lease term a remote may ask for.
+	remoteMaxTTL = 10 * time.Second
+	// remoteMinTTL is the shortest.
+	remoteMinTTL = 100 * time.Millisecond
+	// remoteMaxAhead bounds reservations (as heartbeat.Acceptor's MaxAhead).
+	remoteMaxAhead = 2 * time.Second
+	// remoteMaxPending bounds the messages waiting for a remote sequencer,
+	// per world.
+	remoteMaxPending = 10000
+	// remotePendingTTL is how long a forwarded message may wait for the
+	// sequencer before its author is told.
+	remotePendingTTL = 30 * time.Second
+	// remoteMaxRedispatch bounds how often one message is handed on.
+	remoteMaxRedispatch = 8
+)
+
+var errPendingFull = errors.New("rate-limited: too many messages waiting for the sequencer")
+var errPendingTimeout = errors.New("rate-limited: the sequencer did not take the message in time")
+
+// relayLease is the lease the relay's own host competes with: the relay's
+// lease table, except that the relay does not acquire an instance a remote
+// metronome holds or has just held (its claim).
+type relayLease struct {
+	heartbeat.Lease
+	clk    clock.Clock
+	mu     sync.Mutex
+	claims map[string]time.Time // instance → the relay may acquire after
+}
+
+func newRelayLease(l heartbeat.Lease, clk clock.Clock) *relayLease {
+	return &relayLease{Lease: l, clk: clk, claims: map[string]time.Time{}}
+}
+
+// Acquire implements heartbeat.Lease.
+func (l *relayLease) Acquire(ctx context.Context, inst, holder string, ttl time.Duration, min uint64) (heartbeat.Grant, error) {
+	l.mu.Lock()
+	until, ok := l.claims[inst]
+	if ok && !l.clk.Now().Before(until) {
+		delete(l.claims, inst)
+		ok = false
+	}
+	l.mu.Unlock()
+	if ok {
+		return heartbeat.Grant{}, fmt.Errorf("service: %s is claimed by a remote metronome: %w", inst, heartbeat.ErrLeaseHeld)
+	}
+	return l.Lease.Acquire(ctx, inst, holder, ttl, min)
+}
+
+// claimed reports whether a remote's claim keeps the relay off inst.
+func (l *relayLease) claimed(inst string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	until, ok := l.claims[inst]
+	return ok && l.clk.Now().Before(until)
+}
+
+// claim keeps the relay off inst until until (0: lift the claim).
+func (l *relayLease) claim(inst string, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if until.IsZero() {
+		delete(l.claims, inst)
+		return
+	}
+	l.claims[inst] = until
+}
+
+// remotes tracks the remote metronomes of the relay's worlds and the
+// messages forwarded to them.
+type remotes struct {
+	s  *Service
+	mu sync.Mutex
+	// holders: instance → the connection whose key holds the lease.
+	holders map[string]*remoteHolder
+	pending map[heartbeat.Hash]*pendingMsg
+	count   map[string]int // pending per instance
+}
+
+type remoteHolder struct {
+	key   string
+	peer  *api.PeerInfo
+	epoch uint64
+}
+
+type pendingMsg struct {
+	msg   heartbeat.Message
+	since time.Time
+	hops  int
+	done  []func(heartbeat.Receipt, error)
+}
+
+func newRemotes(s *Service) *remotes {
+	return &remotes{s: s, holders: map[string]*remoteHolder{}, pending: map[heartbeat.Hash]*pendingMsg{}, count: map[string]int{}}
+}
+
+// holder returns the remote holding inst's lease, if any.
+func (r *remotes) holder(inst string) *remoteHolder {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.holders[inst]
+}
+
+// holds reports whether key holds any lease through this relay.
+func (r *remotes) holds(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.holders {
+		if h.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch hands msg to whoever sequences its world: a remote holder
+// (forwarded; done runs when its batch is accepted) or the relay's host.
+// A message the host refuses as "not the sequencer" while a remote holds
+// the lease is forwarded instead.
+func (r *remotes) dispatch(ctx context.Context, msg heartbeat.Message, done func(heartbeat.Receipt, error)) {
+	r.route(ctx, &pendingMsg{msg: msg, since: r.s.clk.Now(), done: []func(heartbeat.Receipt, error){done}})
+}
+
+func (r *remotes) route(ctx context.Context, p *pendingMsg) {
+	if h := r.holder(p.msg.Instance); h != nil {
+		r.forward(h, p)
+		return
+	}
+	r.s.host.Submit(ctx, p.msg, func(rc heartbeat.Receipt, err error) {
+		if errors.Is(err, heartbeat.ErrNotSequencer) {
+			if h := r.holder(p.msg.Instance); h != nil {
+				r.forward(h, p)
+				return
+			}
+			if r.s.rlease.claimed(p.msg.Instance) {
+				// Between two remote terms: wait for the next sequencer.
+				r.forward(nil, p)
+				return
+			}
+		}
+		p.finish(rc, err)
+	})
+}
+
+// forward records p as waiting for h's batch and sends its message to h;
+// with h nil it only records it (parked until the next term starts).
+func (r *remotes) forward(h *remoteHolder, p *pendingMsg) {
+	id := p.msg.ID()
+	r.mu.Lock()
+	if q := r.pending[id]; q != nil {
+		q.done = append(q.done, p.done...)
+		r.mu.Unlock()
+		return
+	}
+	if r.count[p.msg.Instance] >= remoteMaxPending {
+		r.mu.Unlock()
+		p.finish(heartbeat.Receipt{}, errPendingFull)
+		return
+	}
+	r.pending[id] = p
+	r.count[p.msg.Instance]++
+	r.mu.Unlock()
+	if h != nil {
+		h.peer.Send(msgFrame(p.msg))
+	}
+}
+
+func msgFrame(msg heartbeat.Message) []byte {
+	body := &jsjson.Object{}
+	body.Set("op", "msg")
+	body.Set("message", string(msg.AppendJSON(nil)))
+	o := &jsjson.Object{}
+	o.Set("#", newID())
+	o.Set(SeqMember, body)
+	return jsjson.Append(nil, o)
+}
+
+// take removes the pending message id and returns it (nil if none).
+func (r *remotes) take(id heartbeat.Hash) *pendingMsg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pending[id]
+	if p != nil {
+		delete(r.pending, id)
+		if r.count[p.msg.Instance]--; r.count[p.msg.Instance] <= 0 {
+			delete(r.count, p.msg.Instance)
+		}
+	}
+	return p
+}
+
+// redispatch hands a pending message on (after a refusal as "not the
+// sequencer" or a change of holder), at most remoteMaxRedispatch times.
+func (r *remotes) redispatch(p *pendingMsg) {
+	p.hops++
+	if p.hops > remoteMaxRedispatch {
+		p.finish(heartbeat.Receipt{}, fmt.Errorf("service: message handed on %d times: %w", p.hops, heartbeat.ErrNotSequencer))
+		return
+	}
+	r.route(context.Background(), p)
+}
+
+func (p *pendingMsg) finish(rc heartbeat.Receipt, err error) {
+	for _, d := range p.done {
+		d(rc, err)
+	}
+}
+
+// redispatchInstance hands on every message pending for inst (its holder
+// changed).
+func (r *remotes) redispatchInstance(inst string) {
+	r.mu.Lock()
+	var ps []*pendingMsg
+	for id, p := range r.pending {
+		if p.msg.Instance == inst {
+			ps = append(ps, p)
+			delete(r.pending, id)
+		}
+	}
+	delete(r.count, inst)
+	r.mu.Unlock()
+	for _, p := range ps {
+		r.redispatch(p)
+	}
+}
+
+// accepted completes the pending messages sequenced by an accepted remote
+// publication.
+func (r *remotes) accepted(pub heartbeat.Publication) {
+	for i := range pub.Entries {
+		e := &pub.Entries[i]
+		if e.Kind != heartbeat.KindMessage {
+			continue
+		}
+		if p := r.take(e.MessageID()); p != nil {
+			p.finish(heartbeat.Receipt{Instance: e.Instance, ID: e.MessageID(), Epoch: e.Epoch, Seq: e.Seq, State: e.State,
+				Time: heartbeat.VTime(e.State, pub.Meta.Start, pub.Meta.Rate)}, nil)
+		}
+	}
+}
+
+// sweep tells the authors of messages that waited too long.
+func (r *remotes) sweep(now time.Time) {
+	r.mu.Lock()
+	var old []*pendingMsg
+	for id, p := range r.pending {
+		if now.Sub(p.since) > remotePendingTTL {
+			old = append(old, p)
+			delete(r.pending, id)
+			if r.count[p.msg.Instance]--; r.count[p.msg.Instance] <= 0 {
+				delete(r.count, p.msg.Instance)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range old {
+		p.finish(heartbeat.Receipt{}, errPendingTimeout)
+	}
+}
+
+// setHolder records that key, on peer, holds inst at epoch, and arranges
+// for the lease to be released when the connection closes.
+func (r *remotes) setHolder(inst, key string, peer *api.PeerInfo, epoch uint64) {
+	r.mu.Lock()
+	prev := r.holders[inst]
+	r.holders[inst] = &remoteHolder{key: key, peer: peer, epoch: epoch}
+	r.mu.Unlock()
+	if prev == nil || prev.peer != peer {
+		context.AfterFunc(peer.Context(), func() { r.dropConn(peer) })
+	}
+	if prev == nil || prev.peer != peer || prev.epoch != epoch {
+		// Messages forwarded to an earlier term are handed to this one.
+		r.redispatchInstance(inst)
+	}
+}
+
+// clearHolder forgets inst's remote holder if it is still (key, epoch).
+func (r *remotes) clearHolder(inst, key string, epoch uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h := r.holders[inst]; h != nil && h.key == key && (epoch == 0 || h.epoch == epoch) {
+		delete(r.holders, inst)
+		return true
+	}
+	return false
+}
+
+// dropConn releases every lease held through a closed connection and
+// hands its pending messages on.
+func (r *remotes) dropConn(peer *api.PeerInfo) {
+	r.mu.Lock()
+	var gone []heartbeat.Grant
+	for inst, h := range r.holders {
+		if h.peer == peer {
+			gone = append(gone, heartbeat.Grant{Instance: inst, Holder: h.key, Epoch: h.epoch})
+			delete(r.holders, inst)
+		}
+	}
+	r.mu.Unlock()
+	for _, g := range gone {
+		_ = r.s.lease.Release(context.Background(), g)
+		r.s.rlease.claim(g.Instance, r.s.clk.Now().Add(remoteGrace))
+		r.s.logger.Info("service: remote metronome disconnected", "instance", g.Instance, "holder", g.Holder, "epoch", g.Epoch)
+		r.redispatchInstance(g.Instance)
+	}
+}
+
+// termStarted is told that a new term of inst was published: when its
+// holder is no longer the remote this relay forwarded to, the messages
+// waiting there are handed to the new sequencer.
+func (r *remotes) termStarted(inst string) {
+	if h := r.holder(inst); h != nil {
+		g, ok, err := r.s.lease.Current(context.Background(), inst)
+		if err != nil || (ok && g.Holder == h.key && g.Epoch == h.epoch) {
+			return // the remote's own term
+		}
+		r.clearHolder(inst, h.key, h.epoch)
+	}
+	r.redispatchInstance(inst)
+}
+
+// remoteSink publishes what the acceptor accepted and completes the
+// receipts of the messages it sequenced.
+type remoteSink struct{ s *Service }
+
+func (k remoteSink) Publish(pub heartbeat.Publication) {
+	k.s.pub.Publish(pub)
+	if len(pub.Entries) > 0 {
+		k.s.remote.accepted(pub)
+	}
+}
+
+// handleSeq serves the lumSeq member (see the top of this file).
+func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Message) ([]byte, error) {
+	body, _ := msg.Member(SeqMember)
+	o, ok := body.(*jsjson.Object)
+	if !ok {
+		return nil, errors.New("invalid: lumSeq needs an object")
+	}
+	op, _ := getString(o, "op")
+	holder, _ := getString(o, "holder")
+	if p == nil || p.Outbound {
+		return nil, errors.New("invalid: lumSeq is for clients")
+	}
+	if holder == "" || !s.conn(p).peer.LoggedIn(holder) {
+		return nil, errors.New("auth-required: log in as the holder first")
+	}
+	inst, _ := getString(o, "instance")
+	switch op {
+	case "mark", "append", "tick":
+	default:
+		if !s.worlds.hosted(inst) {
+			return nil, errors.New("invalid: unknown instance")
+		}
+	}
+	now := s.clk.Now()
+	switch op {
+	case "acquire":
+		if err := s.authorize(ctx, inst, holder, heartbeat.RoleTick, now); err != nil {
+			s.logger.Debug("service: remote metronome refused", "instance", inst, "holder", holder, "err", err)
+			return nil, heartbeat.ErrNotAuthorisedToTick
+		}
+		ttl := remoteTTL(o)
+		min, _ := getUint(o, "min")
+		// The relay's own host stays off while the remote holds the lease.
+		s.rlease.claim(inst, now.Add(ttl+remoteGrace))
+		if cur, ok, err := s.lease.Current(ctx, inst); err == nil && ok && cur.Holder == s.relayID {
+			_ = s.lease.Release(ctx, cur)
+			s.logger.Info("service: handing a world's metronome to a remote", "instance", inst, "holder", holder)
+		}
+		g, err := s.lease.Acquire(ctx, inst, holder, ttl, min)
+		if err != nil {
+			return nil, seqErr(err)
+		}
+		s.remote.setHolder(inst, holder, p, g.Epoch)
+		s.logger.Info("service: remote metronome acquired", "instance", inst, "holder", holder, "epoch", g.Epoch)
+		return okFrame(msg.ID, SeqMember, grantJSON(g)), nil
+	case "renew":
+		epoch, _ := getUint(o, "epoch")
+		ttl := remoteTTL(o)
+		g := heartbeat.Grant{Instance: inst, Holder: holder, Epoch: epoch}
+		if err := s.lease.Renew(ctx, g, ttl); err != nil {
+			s.remote.clearHolder(inst, holder, epoch)
+			return nil, seqErr(err)
+		}
+		s.rlease.claim(inst, now.Add(ttl+remoteGrace))
+		s.remote.setHolder(inst, holder, p, epoch)
+		return replyFrame(msg.ID, "", "", nil), nil
+	case "release":
+		epoch, _ := getUint(o, "epoch")
+		if err := s.lease.Release(ctx, heartbeat.Grant{Instance: inst, Holder: holder, Epoch: epoch}); err != nil {
+			return nil, seqErr(err)
+		}
+		if s.remote.clearHolder(inst, holder, epoch) {
+			// A standby peer gets the first chance, as after a crash.
+			s.rlease.claim(inst, now.Add(remoteGrace))
+			s.remote.redispatchInstance(inst)
+		}
+		return replyFrame(msg.ID, "", "", nil), nil
+	case "current":
+		g, ok, err := s.lease.Current(ctx, inst)
+		if err != nil {
+			return nil, seqErr(err)
+		}
+		if !ok {
+			return okFrame(msg.ID, SeqMember, []byte("{}")), nil
+		}
+		return okFrame(msg.ID, SeqMember, grantJSON(g)), nil
+	case "state":
+		if err := s.authorize(ctx, inst, holder, heartbeat.RoleTick, now); err != nil {
+			s.logger.Debug("service: remote metronome refused", "instance", inst, "holder", holder, "err", err)
+			return nil, heartbeat.ErrNotAuthorisedToTick
+		}
+		st, err := s.log.State(ctx, inst)
+		if err != nil {
+			return nil, seqErr(err)
+		}
+		return okFrame(msg.ID, SeqMember, st.AppendJSON(nil)), nil
+	case "lookup":
+		text, _ := getString(o, "id")
+		id, err := heartbeat.ParseHash(text)
+		if err != nil {
+			return nil, errors.New("invalid: lookup needs a message id")
+		}
+		e, ok, err := s.log.Lookup(ctx, inst, id)
+		if err != nil {
+			return nil, seqErr(err)
+		}
+		if !ok {
+			return okFrame(msg.ID, SeqMember, []byte("{}")), nil
+		}
+		b := append([]byte(`{"entry":`), e.AppendJSON(nil)...)
+		return okFrame(msg.ID, SeqMember, append(b, '}')), nil
+	case "mark":
+		m, err := s.log.HolderMark(ctx, holder)
+		if err != nil {
+			return nil, seqErr(err)
+		}
+		b := append([]byte(`{"mark":`), jsjson.AppendNumber(nil, m)...)
+		return okFrame(msg.ID, SeqMember, append(b, '}')), nil
+	case "append":
+		list, ok := o.Get("batches")
+		items, isList := list.([]any)
+		if !ok || !isList || len(items) == 0 || len(items) > 2*s.cfg.MaxWorlds+1 {
+			return nil, errors.New("invalid: append needs a list of batches")
+		}
+		errs := make([]any, len(items))
+		for i, v := range items {
+			b, err := heartbeat.BatchFromValue(v)
+			if err == nil {
+				err = s.appendRemote(ctx, holder, b)
+			}
+			if err != nil {
+				errs[i] = seqReason(err)
+				s.logger.Debug("service: remote batch refused", "holder", holder, "instance", b.Instance, "err", err)
+			} else {
+				errs[i] = nil
+			}
+		}
+		res := &jsjson.Object{}
+		res.Set("errs", errs)
+		return okFrame(msg.ID, SeqMember, jsjson.Append(nil, res)), nil
+	case "tick":
+		v, _ := o.Get("batch")
+		b, err := heartbeat.BatchFromValue(v)
+		if err != nil {
+			return nil, seqErr(err)
+		}
+		if b.Tick == nil || len(b.Entries) > 0 || b.Meta != nil || b.Reserve != 0 {
+			return nil, errors.New("invalid: tick carries one idle tick")
+		}
+		if !s.worlds.hosted(b.Instance) {
+			return nil, errors.New("invalid: unknown instance")
+		}
+		if err := s.acceptor.Accept(ctx, b); err != nil {
+			return nil, seqErr(err)
+		}
+		return nil, nil
+	case "refuse":
+		text, _ := getString(o, "id")
+		id, err := heartbeat.ParseHash(text)
+		if err != nil {
+			return nil, errors.New("invalid: refuse needs a message id")
+		}
+		reason, _ := getString(o, "err")
+		if h := s.remote.holder(inst); h == nil || h.key != holder {
+			return nil, fmt.Errorf("%w", heartbeat.ErrNotSequencer)
+		}
+		pm := s.remote.take(id)
+		if pm == nil {
+			return nil, nil
+		}
+		switch reason {
+		case heartbeat.ErrNotSequencer.Error(), heartbeat.ErrQueueFull.Error(), heartbeat.ErrClosed.Error():
+			s.remote.redispatch(pm)
+		case heartbeat.ErrDuplicate.Error():
+			// Sequenced before: answer with the original entry.
+			if e, ok, err := s.log.Lookup(ctx, inst, id); err == nil && ok {
+				meta := heartbeat.Meta{Rate: 1}
+				if st, err := s.log.State(ctx, inst); err == nil && st.Meta != nil {
+					meta = *st.Meta
+				}
+				pm.finish(heartbeat.Receipt{Instance: inst, ID: id, Epoch: e.Epoch, Seq: e.Seq, State: e.State,
+					Time: heartbeat.VTime(e.State, meta.Start, meta.Rate)}, fmt.Errorf("service: %w", heartbeat.ErrDuplicate))
+			} else {
+				s.remote.redispatch(pm)
+			}
+		default:
+			pm.finish(heartbeat.Receipt{}, errors.New(heartbeat.Reason(errors.New(reason))))
+		}
+		return nil, nil
+	}
+	return nil, errors.New("invalid: unknown lumSeq op")
+}
+
+// appendRemote judges and appends one of a remote sequencer's batches.
+func (s *Service) appendRemote(ctx context.Context, holder string, b heartbeat.Batch) error {
+	limit := float64(s.clk.Now().Add(remoteMaxAhead).UnixMicro()) / 1000
+	if b.Instance == heartbeat.AllInstances {
+		if b.Holder != holder || !s.remote.holds(holder) {
+			return fmt.Errorf("service: a log-wide mark for %s: %w", b.Holder, heartbeat.ErrNotAuthorisedToTick)
+		}
+		if b.Reserve > limit {
+			return fmt.Errorf("service: mark %v beyond the relay clock: %w", b.Reserve, heartbeat.ErrFuture)
+		}
+		return heartbeat.BatchErr(s.log.Append(ctx, []heartbeat.Batch{b}), 0)
+	}
+	if !s.worlds.hosted(b.Instance) {
+		return fmt.Errorf("service: %s: %w", b.Instance, heartbeat.ErrUnknownInstance)
+	}
+	if b.Tick != nil {
+		if b.Tick.Proof.Signer != holder {
+			return fmt.Errorf("service: batch signed by %s, not %s: %w", b.Tick.Proof.Signer, holder, heartbeat.ErrNotAuthorisedToTick)
+		}
+		return s.acceptor.Accept(ctx, b)
+	}
+	// A batch without a tick carries only metadata or a reservation.
+	if len(b.Entries) > 0 {
+		return fmt.Errorf("%w: entries without the tick that covers them", heartbeat.ErrMalformed)
+	}
+	g, ok, err := s.lease.Current(ctx, b.Instance)
+	if err != nil {
+		return err
+	}
+	if !ok || g.Holder != holder {
+		return fmt.Errorf("service: %s does not hold %s: %w", holder, b.Instance, heartbeat.ErrNotAuthorisedToTick)
+	}
+	if b.Reserve > limit {
+		return fmt.Errorf("service: reservation %v beyond the relay clock: %w", b.Reserve, heartbeat.ErrFuture)
+	}
+	if b.Meta != nil {
+		st, err := s.log.State(ctx, b.Instance)
+		if err != nil {
+			return err
+		}
+		if st.Meta != nil {
+			return fmt.Errorf("%w: the instance has metadata", heartbeat.ErrMalformed)
+		}
+	}
+	return heartbeat.BatchErr(s.log.Append(ctx, []heartbeat.Batch{b}), 0)
+}
+
+func remoteTTL(o *jsjson.Object) time.Duration {
+	ms, ok := getUint(o, "ttl")
+	if !ok || ms == 0 {
+		return 500 * time.Millisecond
+	}
+	return min(max(time.Duration(ms)*time.Millisecond, remoteMinTTL), remoteMaxTTL)
+}
+
+func grantJSON(g heartbeat.Grant) []byte {
+	o := &jsjson.Object{}
+	o.Set("instance", g.Instance)
+	o.Set("holder", g.Holder)
+	o.Set("epoch", float64(g.Epoch))
+	return jsjson.Append(nil, o)
+}
+
+// seqReason is the wire text of a remote sequencer's failure: heartbeat's
+// reasons, plus the lease's and the log's own.
+func seqReason(err error) string {
+	switch {
+	case errors.Is(err, heartbeat.ErrLeaseHeld):
+		return SeqLeaseHeld
+	case errors.Is(err, heartbeat.ErrLeaseLost):
+		return SeqLeaseLost
+	case errors.Is(err, heartbeat.ErrConflict):
+		return SeqConflict
+	case errors.Is(err, heartbeat.ErrUnknownInstance):
+		return "invalid: unknown instance"
+	}
+	return heartbeat.Reason(err)
+}
+
+// Wire texts of the lease's and the log's refusals of a remote sequencer.
+const (
+	SeqLeaseHeld = "restricted: lease held by another holder"
+	SeqLeaseLost = "restricted: lease lost"
+	SeqConflict  = "invalid: time/seq order (append conflicts with the log head)"
+)
+
+func seqErr(err error) error { return errors.New(seqReason(err)) }
+
+func getString(o *jsjson.Object, k string) (string, bool) {
+	v, ok := o.Get(k)
+	s, isStr := v.(string)
+	return s, ok && isStr
+}
+
+func getUint(o *jsjson.Object, k string) (uint64, bool) {
+	v, ok := o.Get(k)
+	f, isNum := v.(float64)
+	if !ok || !isNum || f < 0 || f != math.Trunc(f) || f > 1<<53 {
+		return 0, false
+	}
+	return uint64(f), true
+}
