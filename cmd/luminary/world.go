@@ -25,6 +25,7 @@ type WorldCmd struct {
 	AddMember    WorldAddMemberCmd    `cmd:"" help:"Add a member: certificate for its roles, access, and the current content key wrapped for it."`
 	RemoveMember WorldRemoveMemberCmd `cmd:"" help:"Remove a member: revoke its certificates and rotate the content key (new epoch)."`
 	Members      WorldMembersCmd      `cmd:"" help:"List a private world's members, roles and key epochs."`
+	Metronome    WorldMetronomeCmd    `cmd:"" help:"Run a world's metronome and sequencer here, through the relay that hosts it (needs the tick role)."`
 }
 
 // worldStore flags: where the world's records live.
