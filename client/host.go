@@ -43,10 +43,9 @@ type HostSpec struct {
 // (signed by the owner, judged by the relay's checker), and asks the relay
 // to host the world with a signed POST /api/worlds (the relay must allow
 // owners to host their worlds — rest.Config.OpenHosting — or list the key
-// as an admin). A world the relay hosts already is not an error. Running
-// the metronome in the client (a remote heartbeat.Host whose batches the
-// relay accepts with heartbeat.Acceptor) is not offered: the relay has no
-// wire route for sequencer batches or lease requests yet.
+// as an admin). A world the relay hosts already is not an error. To run
+// the metronome in this client instead, call [World.RunMetronome] on the
+// world: the relay's host then stands by.
 func (c *Client) Host(ctx context.Context, spec HostSpec) (*World, error) {
 	owner := c.cfg.Key
 	if owner == nil {

@@ -223,7 +223,7 @@
 // can sequence any instance. The simulation harness already runs several hosts
 // on one shared log and lease.
 //
-// ## Wiring still to do (package api, the Go client, the CLI)
+// ## Wiring (package api, the Go client, the CLI)
 //
 //   - Relay: open [OpenBolt] at <data>/heartbeat.db; a [Host] signing with the
 //     relay key; Host.Add for every instance it serves; Host.Run under the
@@ -239,8 +239,10 @@
 //   - Presence: Host.Join/Leave on a client's first/last connection per key;
 //     [Host.SyncPresence] when a term starts.
 //   - Gap fill and join endpoints: Log.Read / ReadByTime / [LoadJoin] (blob
-//     data served by hash); remote metronomes: Lease Acquire/Renew over the
-//     wire and [Acceptor.Accept] for their batches.
+//     data served by hash); remote metronomes: the lumSeq member
+//     ([SeqMember], [Batch.AppendJSON], [LogState.AppendJSON]) carries a
+//     peer's Lease and Log calls to the relay, whose [Acceptor] judges its
+//     batches (api/service/remote.go, client.World.RunMetronome).
 //   - Authorizer: heartbeat.AuthorizerFunc(func(ctx, i, k, r, at) error {
 //     return checker.Authorize(ctx, i, k, auth.Role(r), at) }).
 //   - Metrics: wrap Sink and the done callbacks (prometheus lives in api).

@@ -49,8 +49,18 @@
 // refused by the checker ("restricted: not authorised to tick"); a
 // tick-role holder's tick that does not continue the published order is
 // "invalid: time/seq order"; anything else is "restricted: not the
-// sequencer for this instance". Remote metronomes (heartbeat.Acceptor over
-// the wire) are not offered yet.
+// sequencer for this instance". A peer holding the tick role sequences
+// through the lumSeq member instead (remote.go: its batches pass
+// heartbeat.Acceptor, and the relay publishes them).
+//
+// # Remote metronomes
+//
+// A logged-in tick-role holder may run a world's metronome and sequencer
+// itself (client.World.RunMetronome, `luminary world metronome`), with the
+// relay's log and lease reached over the wire (remote.go has the
+// protocol). The relay's own host yields to it and stands by: it takes the
+// world back about LeaseTTL + 300 ms after the remote stops renewing, unless
+// another standby peer has taken it first.
 //
 // # Durability and restarts
 //

@@ -258,8 +258,8 @@ func sequencedInstance(soul string) (string, bool) {
 // refused writers without the tick role ("restricted: not authorised to
 // tick", table A row 20). A tick-role holder's tick that does not continue
 // the published order is "invalid: time/seq order" (table A row 23); any
-// other write is "restricted: not the sequencer for this instance" (the
-// relay holds the lease; remote metronomes are not offered on the wire).
+// other write is "restricted: not the sequencer for this instance" (a
+// remote metronome sequences through the lumSeq member, remote.go).
 func (s *Service) refuseSequencerWrites(ctx context.Context, inst, soul string, allowed graph.Graph, refused []graph.FieldError) (graph.Graph, []graph.FieldError) {
 	node := allowed[soul]
 	if node == nil {
