@@ -4,7 +4,10 @@
 //
 // Start with [Dial], then [Client.Join] for a [World]: read its ordered
 // stream from [World.Events] and send with [World.Send]. [Client.Host]
-// makes the client's key the owner of a world the relay runs.
+// makes the client's key the owner of a world the relay runs;
+// [World.RunMetronome] runs a world's metronome and sequencer in the client
+// (its key holding the tick role), through the relay, which judges every
+// batch and stands by.
 //
 //	c, err := client.Dial(ctx, "ws://127.0.0.1:8765/gun", client.Config{Key: key})
 //	w, err := c.Join(ctx, instance)
