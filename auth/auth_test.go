@@ -464,3 +464,24 @@ func TestParseWrapper(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// parseInstanceSoul accepts lum/<I> and lum/<I>/<segments> and refuses an
+// empty instance or segment, and the characters other soul kinds use.
+func TestParseInstanceSoul(t *testing.T) {
+	for soul, want := range map[string]instanceSoul{
+		"lum/I":           {id: "I"},
+		"lum/I/hb":        {id: "I", path: "hb"},
+		"lum/I/log/0":     {id: "I", path: "log/0"},
+		"lum/I/members/x": {id: "I", path: "members/x"},
+	} {
+		got, ok := parseInstanceSoul(soul)
+		if !ok || got != want {
+			t.Errorf("%q: %+v %v, want %+v", soul, got, ok, want)
+		}
+	}
+	for _, soul := range []string{"lum/", "lum//hb", "lum/I/", "lum/I//hb", "lum/I/hb/", "lum/I/a//b", "lum/~I", "lum/I/#x", "lum/I/<?1", "other/I"} {
+		if got, ok := parseInstanceSoul(soul); ok {
+			t.Errorf("%q accepted as %+v", soul, got)
+		}
+	}
+}

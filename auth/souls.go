@@ -147,12 +147,10 @@ func parseInstanceSoul(soul string) (instanceSoul, bool) {
 	if id == "" || hasPath && path == "" {
 		return instanceSoul{}, false
 	}
-	if hasPath {
-		for _, seg := range strings.Split(path, "/") {
-			if seg == "" {
-				return instanceSoul{}, false
-			}
-		}
+	// No empty segment (without splitting: this runs for every soul of
+	// every broadcast).
+	if hasPath && (path[0] == '/' || path[len(path)-1] == '/' || strings.Contains(path, "//")) {
+		return instanceSoul{}, false
 	}
 	return instanceSoul{id: id, path: path}, true
 }
