@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krestianstvo/luminary/client"
 	"github.com/krestianstvo/luminary/heartbeat"
 )
 
@@ -22,10 +23,7 @@ func TestEndToEndThreeClients(t *testing.T) {
 	const clients, perClient = 3, 25
 	var worlds []*collector
 	var keysSent []string
-	type sender struct {
-		send func(ctx context.Context, p []byte) (heartbeat.Receipt, error)
-	}
-	var senders []sender
+	var senders []*client.World
 	for i := range clients {
 		k := newKey(t)
 		keysSent = append(keysSent, k.Public().String())
@@ -35,36 +33,29 @@ func TestEndToEndThreeClients(t *testing.T) {
 		}
 		w := join(t, c, inst)
 		worlds = append(worlds, collect(w))
-		senders = append(senders, sender{w.Send})
+		senders = append(senders, w)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var mu sync.Mutex
-	acked := map[heartbeat.Hash]heartbeat.Receipt{}
+	a := newAcks()
 	var wg sync.WaitGroup
-	errs := make(chan error, clients*perClient)
-	for i, s := range senders {
-		for j := range perClient {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rc, err := s.send(ctx, fmt.Appendf(nil, `{"from":%d,"n":%d}`, i, j))
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				acked[rc.ID] = rc
-				mu.Unlock()
-			}()
-		}
+	errs := make(chan error, clients)
+	for i, w := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- a.send(ctx, w, perClient, func(j int) []byte { return fmt.Appendf(nil, `{"from":%d,"n":%d}`, i, j) })
+		}()
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatalf("send: %v", err)
+		if err != nil {
+			t.Fatalf("send: %v", err)
+		}
 	}
+	acked := a.all()
 	if len(acked) != clients*perClient {
 		t.Fatalf("%d distinct receipts, want %d", len(acked), clients*perClient)
 	}

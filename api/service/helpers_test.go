@@ -235,3 +235,46 @@ func messageIDs(es []heartbeat.Entry) []heartbeat.Hash {
 	}
 	return out
 }
+
+// acks collects the receipts of messages sent concurrently.
+type acks struct {
+	mu sync.Mutex
+	m  map[heartbeat.Hash]heartbeat.Receipt
+}
+
+func newAcks() *acks { return &acks{m: map[heartbeat.Hash]heartbeat.Receipt{}} }
+
+// send sends n messages from w at once (payload(i) each), records their
+// receipts and returns the first error.
+func (a *acks) send(ctx context.Context, w *client.World, n int, payload func(i int) []byte) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rc, err := w.Send(ctx, payload(i))
+			if err != nil {
+				errs <- err
+				return
+			}
+			a.mu.Lock()
+			a.m[rc.ID] = rc
+			a.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// all returns a copy of the receipts.
+func (a *acks) all() map[heartbeat.Hash]heartbeat.Receipt {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[heartbeat.Hash]heartbeat.Receipt, len(a.m))
+	for k, v := range a.m {
+		out[k] = v
+	}
+	return out
+}

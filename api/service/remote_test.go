@@ -86,46 +86,17 @@ func TestRemoteMetronomeFailover(t *testing.T) {
 	ws := join(t, sender, inst)
 	follower := collect(join(t, dial(t, r.URL, newKey(t)), inst))
 
-	var mu sync.Mutex
-	acked := map[heartbeat.Hash]heartbeat.Receipt{}
+	a := newAcks()
 	send := func(n int, tag string) {
-		t.Helper()
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rc, err := ws.Send(sctx, fmt.Appendf(nil, `{"tag":%q,"n":%d}`, tag, i))
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				acked[rc.ID] = rc
-				mu.Unlock()
-			}()
+		if err := a.send(sctx, ws, n, func(i int) []byte { return fmt.Appendf(nil, `{"tag":%q,"n":%d}`, tag, i) }); err != nil {
+			t.Errorf("send (%s): %v", tag, err)
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatalf("send (%s): %v", tag, err)
-		}
-	}
-	epochOf := func(tag string, n int) map[uint64]int {
-		mu.Lock()
-		defer mu.Unlock()
-		out := map[uint64]int{}
-		for _, rc := range acked {
-			out[rc.Epoch]++
-		}
-		return out
 	}
 
 	// A takes the world from the relay's host.
-	a := runMetronome(wa)
+	ma := runMetronome(wa)
 	follower.waitFor(t, 20*time.Second, "A's term", func(es []heartbeat.Entry) bool { return epochBy(es, ka.Public().String()) > 0 })
 	es, _ := follower.snapshot()
 	epochA := epochBy(es, ka.Public().String())
@@ -136,27 +107,27 @@ func TestRemoteMetronomeFailover(t *testing.T) {
 			t.Logf("epoch entry: seq %d epoch %d by %s", e.Seq, e.Epoch, e.Author)
 		}
 	}
-	for e := range epochOf("A", 20) {
-		if !epochsBy(es, ka.Public().String())[e] {
-			t.Fatalf("a message sent during A's term has a receipt of epoch %d, not one of A's", e)
+	for _, rc := range a.all() {
+		if !epochsBy(es, ka.Public().String())[rc.Epoch] {
+			t.Fatalf("a message sent during A's term has a receipt of epoch %d, not one of A's", rc.Epoch)
 		}
 	}
 
 	// B stands by; A's connection drops while messages are in flight.
-	b := runMetronome(wb)
+	mb := runMetronome(wb)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); send(30, "failover") }()
 	dropped := time.Now()
 	ca.Close()
-	a.stop(t)
+	ma.stop(t)
 	follower.waitFor(t, 20*time.Second, "B's term", func(es []heartbeat.Entry) bool { return epochBy(es, kb.Public().String()) > 0 })
 	t.Logf("B's epoch entry reached the follower %v after A's connection dropped", time.Since(dropped).Round(time.Millisecond))
 	wg.Wait()
 	send(20, "B")
 
 	// B stops: the relay's host takes the world back.
-	b.stop(t)
+	mb.stop(t)
 	relayKey := r.svc.RelayKey().String()
 	follower.waitFor(t, 20*time.Second, "the relay's new term", func(es []heartbeat.Entry) bool {
 		for i := range es {
@@ -168,9 +139,11 @@ func TestRemoteMetronomeFailover(t *testing.T) {
 	})
 	send(10, "relay")
 
-	mu.Lock()
+	acked := a.all()
 	want := len(acked)
-	mu.Unlock()
+	if t.Failed() {
+		t.FailNow()
+	}
 	if want != 80 {
 		t.Fatalf("%d distinct receipts, want 80", want)
 	}

@@ -76,9 +76,8 @@ func (c *CertIssueCmd) Run(env *Env) error {
 		subject = pub.String()
 	}
 	if c.Relay != "" {
-		u, err := url.Parse(c.Relay)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return usageError{errors.New("--relay must be an http:// or https:// URL")}
+		if err := relayURL(c.Relay); err != nil {
+			return err
 		}
 	}
 	var chain []*auth.Cert
@@ -99,12 +98,7 @@ func (c *CertIssueCmd) Run(env *Env) error {
 			chain = append(chain, ct)
 		}
 	}
-	pw, err := c.password(env, false)
-	if err != nil {
-		return err
-	}
-	defer clear(pw)
-	priv, err := keys.ReadFile(c.Key, pw)
+	priv, err := c.readKey(env, c.Key)
 	if err != nil {
 		return err
 	}

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/krestianstvo/luminary/client"
-	"github.com/krestianstvo/luminary/keys"
 )
 
 // WorldHostCmd asks a running relay to host the world owned by a key. It
@@ -35,9 +33,8 @@ type WorldHostCmd struct {
 
 // Run hosts the world and prints the relay's world info.
 func (c *WorldHostCmd) Run(env *Env) error {
-	u, err := url.Parse(c.Relay)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageError{errors.New("--relay must be an http:// or https:// URL")}
+	if err := relayURL(c.Relay); err != nil {
+		return err
 	}
 	if c.Private && c.Open {
 		return usageError{errors.New("--private and --open exclude each other")}
@@ -45,12 +42,7 @@ func (c *WorldHostCmd) Run(env *Env) error {
 	if c.ValidFor <= 0 || c.Timeout <= 0 {
 		return usageError{errors.New("--valid-for and --timeout must be positive")}
 	}
-	pw, err := c.password(env, false)
-	if err != nil {
-		return err
-	}
-	defer clear(pw)
-	owner, err := keys.ReadFile(c.Key, pw)
+	owner, err := c.readKey(env, c.Key)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 
 	"golang.org/x/term"
@@ -37,6 +38,25 @@ var (
 	isTerminal           = func() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
 	readSecret           = func() ([]byte, error) { return term.ReadPassword(int(os.Stdin.Fd())) }
 )
+
+// readKey reads the key file at path with the password the flags name.
+func (f PasswordFlags) readKey(env *Env, path string) (*keys.Private, error) {
+	pw, err := f.password(env, false)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pw)
+	return keys.ReadFile(path, pw)
+}
+
+// relayURL checks a --relay flag: an http:// or https:// base URL.
+func relayURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageError{errors.New("--relay must be an http:// or https:// URL")}
+	}
+	return nil
+}
 
 // password returns the key file password; confirm asks twice when prompting.
 func (f PasswordFlags) password(env *Env, confirm bool) ([]byte, error) {

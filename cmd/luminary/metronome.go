@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/krestianstvo/luminary/client"
-	"github.com/krestianstvo/luminary/keys"
 )
 
 // WorldMetronomeCmd runs a world's metronome and sequencer in this
@@ -33,19 +31,13 @@ type WorldMetronomeCmd struct {
 
 // Run runs the metronome until SIGINT or SIGTERM.
 func (c *WorldMetronomeCmd) Run(env *Env) error {
-	u, err := url.Parse(c.Relay)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageError{errors.New("--relay must be an http:// or https:// URL")}
+	if err := relayURL(c.Relay); err != nil {
+		return err
 	}
 	if c.LeaseTTL < 100*time.Millisecond || c.LeaseTTL > 10*time.Second || c.Timeout <= 0 {
 		return usageError{errors.New("--lease-ttl must be 100ms to 10s and --timeout positive")}
 	}
-	pw, err := c.password(env, false)
-	if err != nil {
-		return err
-	}
-	defer clear(pw)
-	key, err := keys.ReadFile(c.Key, pw)
+	key, err := c.readKey(env, c.Key)
 	if err != nil {
 		return err
 	}

@@ -23,12 +23,7 @@ func (c *SignCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	pw, err := c.password(env, false)
-	if err != nil {
-		return err
-	}
-	defer clear(pw)
-	priv, err := keys.ReadFile(c.Key, pw)
+	priv, err := c.readKey(env, c.Key)
 	if err != nil {
 		return err
 	}
