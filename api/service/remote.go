@@ -537,6 +537,9 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 		if !s.worlds.hosted(b.Instance) {
 			return nil, errors.New("invalid: unknown instance")
 		}
+		if b.Tick.Proof.Signer != holder {
+			return nil, heartbeat.ErrNotAuthorisedToTick
+		}
 		if err := s.acceptor.Accept(ctx, b); err != nil {
 			return nil, seqErr(err)
 		}
