@@ -1,0 +1,188 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/krestianstvo/luminary/api"
+	"github.com/krestianstvo/luminary/api/rest"
+	"github.com/krestianstvo/luminary/api/service"
+	"github.com/krestianstvo/luminary/auth"
+	"github.com/krestianstvo/luminary/graph"
+	"github.com/krestianstvo/luminary/heartbeat"
+	"github.com/krestianstvo/luminary/heartbeat/heartbeattest"
+	"github.com/krestianstvo/luminary/internal/jsjson"
+	"github.com/krestianstvo/luminary/keys"
+)
+
+// seqRelay is an in-memory relay hosting one world that keys may tick.
+func seqRelay(t *testing.T, tickers ...*keys.Private) (url, inst string, svc *service.Service) {
+	t.Helper()
+	db := graph.NewDB(graph.NewMemoryStore(), graph.DBConfig{})
+	svc, err := service.New(service.Config{DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.NewServer(api.Config{DB: db, Guard: svc.Guard(), Handlers: svc.Handlers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, err := rest.New(rest.Config{Service: svc, Keys: svc.PrivateKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Start()
+	srv.Start()
+	hs := httptest.NewServer(service.Handler(srv, ra, nil))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ra.Close()
+		hs.CloseClientConnections()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+		_ = svc.Shutdown(ctx)
+		_ = db.Close()
+	})
+	ctx := context.Background()
+	wi, err := svc.CreateWorld(ctx, rest.WorldSpec{Alias: "fence", Name: "fence", TPS: 20, Open: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range tickers {
+		if _, err := svc.IssueCert(ctx, wi.Instance, auth.Cert{Instance: wi.Instance, Subject: k.Public().String(),
+			Roles: []auth.Role{auth.RoleTick}, Expiry: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/gun", wi.Instance, svc
+}
+
+func testKey(t *testing.T) *keys.Private {
+	t.Helper()
+	k, err := keys.Generate(keys.Secp256k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func dialTest(t *testing.T, url string, k *keys.Private) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, url, Config{Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestSeqWireFencing: while peer A runs the world's metronome through the
+// relay, another logged-in peer R that also holds the tick role cannot
+// take the lease, append a batch it signed, publish an idle tick or raise
+// a reservation: every attempt is refused with a wire reason, and the log
+// is left as A made it. A connection not logged in as the holder it names
+// is refused before anything else.
+func TestSeqWireFencing(t *testing.T) {
+	ka, kr := testKey(t), testKey(t)
+	url, inst, svc := seqRelay(t, ka, kr)
+	ca, cr := dialTest(t, url, ka), dialTest(t, url, kr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wa, err := ca.Join(ctx, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- wa.RunMetronome(mctx, MetronomeOptions{LeaseTTL: 2 * time.Second}) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("RunMetronome: %v", err)
+		}
+	}()
+	// Wait for A's term: its epoch entry in the stream.
+	var epochA uint64
+	for epochA == 0 {
+		select {
+		case ev, ok := <-wa.Events():
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if ev.Entry != nil && ev.Entry.Kind == heartbeat.KindEpoch && ev.Entry.Author == ka.Public().String() {
+				epochA = ev.Entry.Epoch
+			}
+		case <-ctx.Done():
+			t.Fatal("A never started a term")
+		}
+	}
+	go func() {
+		for range wa.Events() {
+		}
+	}()
+	before, err := svc.Log().State(ctx, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := &seqWire{c: cr, holder: kr.Public().String(), ttl: time.Second, timeout: 5 * time.Second}
+	if _, err := r.Acquire(ctx, inst, r.holder, time.Second, 0); !errors.Is(err, heartbeat.ErrLeaseHeld) {
+		t.Fatalf("R acquires A's lease: %v, want ErrLeaseHeld", err)
+	}
+	if err := r.Renew(ctx, heartbeat.Grant{Instance: inst, Holder: r.holder, Epoch: epochA}, time.Second); !errors.Is(err, heartbeat.ErrLeaseLost) {
+		t.Fatalf("R renews A's epoch: %v, want ErrLeaseLost", err)
+	}
+	// A batch R signed, continuing the log exactly, in A's epoch and in the next.
+	st, err := r.State(ctx, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, epoch := range []uint64{epochA, epochA + 1} {
+		s := heartbeattest.NewStream(heartbeat.KeySigner(kr), inst, epoch, st.Head, st.Meta, st.Bound(), time.Now())
+		s.Message(heartbeattest.Signer(7), time.Now().UnixMilli(), `{"forged":true}`)
+		tk := s.Tick(time.Millisecond)
+		err := r.Append(ctx, []heartbeat.Batch{{Instance: inst, Entries: s.Entries, Tick: &tk}})
+		var ae heartbeat.AppendError
+		if !errors.As(err, &ae) || len(ae) != 1 || !errors.Is(ae[0], heartbeat.ErrNotAuthorisedToTick) {
+			t.Fatalf("R's batch at epoch %d: %v, want a refusal as not authorised to tick", epoch, err)
+		}
+		// The same batch's tick alone, as an idle tick.
+		idle := s.Tick(time.Millisecond)
+		b := heartbeat.Batch{Instance: inst, Tick: &idle}
+		body := seqBody("tick", "")
+		body.Set("batch", jsjson.Raw(b.AppendJSON(nil)))
+		if _, err := r.call(ctx, body); !errors.Is(err, heartbeat.ErrNotAuthorisedToTick) {
+			t.Fatalf("R's idle tick at epoch %d: %v, want not authorised to tick", epoch, err)
+		}
+	}
+	// A log-wide reservation by a key that holds no lease here.
+	err = r.Append(ctx, []heartbeat.Batch{{Instance: heartbeat.AllInstances, Holder: r.holder, Reserve: float64(time.Now().UnixMilli())}})
+	var ae heartbeat.AppendError
+	if !errors.As(err, &ae) || !errors.Is(ae[0], heartbeat.ErrNotAuthorisedToTick) {
+		t.Fatalf("R's reservation: %v, want not authorised to tick", err)
+	}
+	// Naming a holder the connection has not logged in as.
+	imp := &seqWire{c: cr, holder: ka.Public().String(), ttl: time.Second, timeout: 5 * time.Second}
+	var re *RelayError
+	if _, err := imp.State(ctx, inst); !errors.As(err, &re) || re.Prefix() != "auth-required:" {
+		t.Fatalf("R speaking as A: %v, want auth-required", err)
+	}
+
+	after, err := svc.Log().State(ctx, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Head != before.Head || after.Holder != ka.Public().String() {
+		t.Fatalf("log changed: head %+v → %+v, holder %s", before.Head, after.Head, after.Holder)
+	}
+	if m, _ := svc.Log().HolderMark(ctx, r.holder); m != 0 {
+		t.Fatalf("R's mark stored: %v", m)
+	}
+}
