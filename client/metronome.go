@@ -206,7 +206,12 @@ func (c *Client) seqRequest(v any) {
 	if !ok {
 		return
 	}
-	if op, _ := o.Get("op"); op != "msg" {
+	switch op, _ := o.Get("op"); op {
+	case "msg":
+	case "presence":
+		c.seqPresence(o)
+		return
+	default:
 		return
 	}
 	text, _ := o.Get("message")
@@ -231,6 +236,40 @@ func (c *Client) seqRequest(v any) {
 	default:
 		c.refuseSeq(m.Instance, m.ID(), heartbeat.ErrQueueFull)
 	}
+}
+
+// seqPresence hands the keys present in a world, as the relay sees them, to
+// the host sequencing it here, which logs the joins and leaves that make
+// the log agree.
+func (c *Client) seqPresence(o *jsjson.Object) {
+	iv, _ := o.Get("instance")
+	inst, _ := iv.(string)
+	kv, _ := o.Get("keys")
+	list, ok := kv.([]any)
+	if !ok || len(list) > heartbeat.MaxWirePresence {
+		return
+	}
+	keys := make([]string, 0, len(list))
+	for _, v := range list {
+		k, ok := v.(string)
+		if !ok {
+			return
+		}
+		keys = append(keys, k)
+	}
+	c.mu.Lock()
+	sq := c.sequencers[inst]
+	c.mu.Unlock()
+	if sq == nil {
+		return
+	}
+	// SyncPresence only queues (no exchange with the relay): safe on the
+	// reader goroutine.
+	sq.host.SyncPresence(context.Background(), inst, keys, func(_ heartbeat.Receipt, err error) {
+		if err != nil && !errors.Is(err, heartbeat.ErrDuplicate) {
+			c.log.Debug("client: presence not logged", "instance", inst, "err", err)
+		}
+	})
 }
 
 // seqWire is the relay's log, lease and publication sink as a remote

@@ -34,7 +34,9 @@ import (
 //	{"#":id,"lumSeq":{"op":"refuse","instance":I,"holder":K,"id":M,"err":reason}}
 //
 // and the relay hands the holder every message admitted for the world while
-// it holds the lease: {"#":id,"lumSeq":{"op":"msg","message":"<message JSON>"}}.
+// it holds the lease, {"#":id,"lumSeq":{"op":"msg","message":"<message JSON>"}},
+// and the keys present in the world when its term starts and whenever they
+// change, {"#":id,"lumSeq":{"op":"presence","instance":I,"keys":[K,…]}}.
 //
 // Nothing a remote sends is trusted: its batches pass heartbeat.Acceptor
 // (round signature and Merkle path, the tick role, the current grant and
@@ -55,8 +57,9 @@ import (
 // sequencer", or that it still holds when it loses the lease, are handed to
 // whoever sequences next (a message is never sequenced twice: the log's
 // message index makes a resubmission a duplicate with the original seq).
-// Presence entries and snapshot votes are sequenced only by the relay's
-// host; during a remote's term they wait for the relay's next term.
+// The holder logs presence (joins and leaves) from the sets the relay sends;
+// snapshot votes are sequenced only by the relay's host, so during a
+// remote's term they wait for the relay's next term.
 const SeqMember = heartbeat.SeqMember
 
 const (
@@ -377,11 +380,42 @@ func (r *remotes) termStarted(inst string) {
 	if h := r.holder(inst); h != nil {
 		g, ok, err := r.s.lease.Current(context.Background(), inst)
 		if err != nil || (ok && g.Holder == h.key && g.Epoch == h.epoch) {
-			return // the remote's own term
+			// The remote's own term: it logs presence from now on.
+			r.syncPresence(h, inst)
+			return
 		}
 		r.clearHolder(inst, h.key, h.epoch)
 	}
 	r.redispatchInstance(inst)
+}
+
+// presenceChanged hands the world's presence to its remote holder, if any
+// (the relay's own host is told by the presence tracker itself).
+func (r *remotes) presenceChanged(inst string) {
+	if h := r.holder(inst); h != nil {
+		r.syncPresence(h, inst)
+	}
+}
+
+// syncPresence sends h the keys present in inst; its host logs the joins
+// and leaves that make the log agree (heartbeat.Host.SyncPresence).
+func (r *remotes) syncPresence(h *remoteHolder, inst string) {
+	cur := r.s.pres.current(inst)
+	if len(cur) > heartbeat.MaxWirePresence {
+		cur = cur[:heartbeat.MaxWirePresence]
+	}
+	list := make([]any, len(cur))
+	for i, k := range cur {
+		list[i] = k
+	}
+	body := &jsjson.Object{}
+	body.Set("op", "presence")
+	body.Set("instance", inst)
+	body.Set("keys", list)
+	o := &jsjson.Object{}
+	o.Set("#", newID())
+	o.Set(SeqMember, body)
+	h.peer.Send(jsjson.Append(nil, o))
 }
 
 // remoteSink publishes what the acceptor accepted and completes the

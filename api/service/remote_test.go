@@ -65,7 +65,8 @@ func epochsBy(es []heartbeat.Entry, key string) map[uint64]bool {
 // run its metronome through the relay. The first takes the world from
 // the relay's own host; messages from a third client are sequenced by it
 // and acknowledged with its epoch; when it disappears (its connection
-// drops) the standby peer takes over under a new epoch, and when that one
+// drops) the standby peer takes over under a new epoch and logs A's
+// leave and the join of a key that starts following, and when that one
 // stops, the relay's host takes the world back. The follower's stream is
 // one chain: contiguous seqs, increasing epochs, time never going back,
 // every acknowledged message exactly once, with its receipt's seq and time.
@@ -124,6 +125,28 @@ func TestRemoteMetronomeFailover(t *testing.T) {
 	follower.waitFor(t, 20*time.Second, "B's term", func(es []heartbeat.Entry) bool { return epochBy(es, kb.Public().String()) > 0 })
 	t.Logf("B's epoch entry reached the follower %v after A's connection dropped", time.Since(dropped).Round(time.Millisecond))
 	wg.Wait()
+	// A's connection is gone: B, sequencing now, logs that A left.
+	follower.waitFor(t, 20*time.Second, "A's leave in B's term", func(es []heartbeat.Entry) bool {
+		eb := epochBy(es, kb.Public().String())
+		for i := range es {
+			if es[i].Kind == heartbeat.KindLeave && es[i].Author == ka.Public().String() && es[i].Epoch == eb {
+				return true
+			}
+		}
+		return false
+	})
+	// A key that starts following during B's term: B logs its join.
+	ke := newKey(t)
+	join(t, dial(t, r.URL, ke), inst)
+	follower.waitFor(t, 20*time.Second, "a join in B's term", func(es []heartbeat.Entry) bool {
+		eb := epochBy(es, kb.Public().String())
+		for i := range es {
+			if es[i].Kind == heartbeat.KindJoin && es[i].Author == ke.Public().String() && es[i].Epoch == eb {
+				return true
+			}
+		}
+		return false
+	})
 	send(20, "B")
 
 	// B stops: the relay's host takes the world back.
