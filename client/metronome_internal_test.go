@@ -186,3 +186,53 @@ func TestSeqWireFencing(t *testing.T) {
 		t.Fatalf("R's mark stored: %v", m)
 	}
 }
+
+// TestSeqWireStalledHolder: a peer that takes the lease and keeps renewing
+// it but never ticks loses it (the relay stops renewing a holder whose
+// ticks stopped), and the relay's host takes the world back.
+func TestSeqWireStalledHolder(t *testing.T) {
+	kr := testKey(t)
+	url, inst, svc := seqRelay(t, kr)
+	cr := dialTest(t, url, kr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w, err := dialTest(t, url, testKey(t)).Join(ctx, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &seqWire{c: cr, holder: kr.Public().String(), ttl: 500 * time.Millisecond, timeout: 5 * time.Second}
+	g, err := r.Acquire(ctx, inst, r.holder, r.ttl, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := time.NewTicker(100 * time.Millisecond)
+	defer tk.Stop()
+	for renewals := 0; ; renewals++ {
+		<-tk.C
+		err := r.Renew(ctx, g, r.ttl)
+		if errors.Is(err, heartbeat.ErrLeaseLost) {
+			t.Logf("renewal %d refused: %v", renewals, err)
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the relay kept renewing a holder that never ticked")
+		}
+	}
+	relay := svc.RelayKey().String()
+	for {
+		select {
+		case ev, ok := <-w.Events():
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if ev.Entry != nil && ev.Entry.Kind == heartbeat.KindEpoch && ev.Entry.Author == relay && ev.Entry.Epoch > g.Epoch {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("the relay did not take the world back")
+		}
+	}
+}

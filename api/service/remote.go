@@ -45,6 +45,10 @@ import (
 // log's compare-and-append fences any other sequencer. A reservation
 // (Batch.Reserve) may reach at most MaxAhead past the relay clock.
 //
+// A holder that keeps renewing but whose ticks stop being accepted (for 20
+// tick periods, at least 1 s) is not renewed: its lease is released and a
+// standby takes over, as if it had stopped.
+//
 // The relay's own host stands by: while a remote holds a world's lease,
 // and for remoteGrace after it stops renewing it, the relay does not take
 // the lease; after that it takes over ("anytime availability"). A remote
@@ -81,6 +85,11 @@ const (
 	remotePendingTTL = 30 * time.Second
 	// remoteMaxRedispatch bounds how often one message is handed on.
 	remoteMaxRedispatch = 8
+	// remoteStallPeriods: a remote holder whose ticks have stopped for this
+	// many tick periods (and at least remoteMinStall) is not renewed, so a
+	// standby takes over even if the holder keeps renewing.
+	remoteStallPeriods = 20
+	remoteMinStall     = time.Second
 )
 
 var errPendingFull = errors.New("rate-limited: too many messages waiting for the sequencer")
@@ -149,6 +158,9 @@ type remoteHolder struct {
 	key   string
 	peer  *api.PeerInfo
 	epoch uint64
+	// since is when the grant was made or the holder last ticked: the
+	// relay renews only a holder that ticks (see stalled).
+	since time.Time
 }
 
 type pendingMsg struct {
@@ -331,7 +343,11 @@ func (r *remotes) sweep(now time.Time) {
 func (r *remotes) setHolder(inst, key string, peer *api.PeerInfo, epoch uint64) {
 	r.mu.Lock()
 	prev := r.holders[inst]
-	r.holders[inst] = &remoteHolder{key: key, peer: peer, epoch: epoch}
+	h := &remoteHolder{key: key, peer: peer, epoch: epoch, since: r.s.clk.Now()}
+	if prev != nil && prev.peer == peer && prev.epoch == epoch {
+		h.since = prev.since
+	}
+	r.holders[inst] = h
 	r.mu.Unlock()
 	if prev == nil || prev.peer != peer {
 		context.AfterFunc(peer.Context(), func() { r.dropConn(peer) })
@@ -418,12 +434,44 @@ func (r *remotes) syncPresence(h *remoteHolder, inst string) {
 	h.peer.Send(jsjson.Append(nil, o))
 }
 
+// ticked records that inst's remote holder had a tick accepted.
+func (r *remotes) ticked(inst, signer string) {
+	now := r.s.clk.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h := r.holders[inst]; h != nil && h.key == signer {
+		h.since = now
+	}
+}
+
+// stalled reports whether inst's remote holder key (at epoch) has had no
+// tick accepted for bound: the relay then stops renewing its lease, so
+// that a metronome that renews but does not tick is replaced like one that
+// stopped.
+func (r *remotes) stalled(inst, key string, epoch uint64, bound time.Duration) bool {
+	now := r.s.clk.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.holders[inst]
+	return h != nil && h.key == key && h.epoch == epoch && now.Sub(h.since) > bound
+}
+
+// stallBound is how long a remote holder of inst may go without a tick.
+func (s *Service) stallBound(inst string) time.Duration {
+	tps := 20
+	if w, ok := s.worlds.get(inst); ok && w.TPS > 0 {
+		tps = w.TPS
+	}
+	return max(remoteMinStall, remoteStallPeriods*time.Second/time.Duration(tps))
+}
+
 // remoteSink publishes what the acceptor accepted and completes the
 // receipts of the messages it sequenced.
 type remoteSink struct{ s *Service }
 
 func (k remoteSink) Publish(pub heartbeat.Publication) {
 	k.s.pub.Publish(pub)
+	k.s.remote.ticked(pub.Meta.Instance, pub.Tick.Proof.Signer)
 	if len(pub.Entries) > 0 {
 		k.s.remote.accepted(pub)
 	}
@@ -478,6 +526,16 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 		epoch, _ := getUint(o, "epoch")
 		ttl := remoteTTL(o)
 		g := heartbeat.Grant{Instance: inst, Holder: holder, Epoch: epoch}
+		if bound := s.stallBound(inst); s.remote.stalled(inst, holder, epoch, bound) {
+			// Renewing but not ticking: let the world go to a standby.
+			s.logger.Warn("service: remote metronome stopped ticking; not renewed", "instance", inst, "holder", holder, "epoch", epoch, "bound", bound)
+			_ = s.lease.Release(ctx, g)
+			if s.remote.clearHolder(inst, holder, epoch) {
+				s.rlease.claim(inst, now.Add(remoteGrace))
+				s.remote.redispatchInstance(inst)
+			}
+			return nil, errors.New(SeqLeaseLost)
+		}
 		if err := s.lease.Renew(ctx, g, ttl); err != nil {
 			s.remote.clearHolder(inst, holder, epoch)
 			return nil, seqErr(err)
