@@ -238,12 +238,37 @@ func (c *Client) seqRequest(v any) {
 	}
 }
 
-// seqPresence hands the keys present in a world, as the relay sees them, to
-// the host sequencing it here, which logs the joins and leaves that make
-// the log agree.
+// seqPresence hands the world's presence, as the relay sees it, to the host
+// sequencing it here: the keys present when its term starts (it logs the
+// joins and leaves that make the log agree), then each join and leave.
 func (c *Client) seqPresence(o *jsjson.Object) {
 	iv, _ := o.Get("instance")
 	inst, _ := iv.(string)
+	c.mu.Lock()
+	sq := c.sequencers[inst]
+	c.mu.Unlock()
+	if sq == nil {
+		return
+	}
+	logged := func(_ heartbeat.Receipt, err error) {
+		if err != nil && !errors.Is(err, heartbeat.ErrDuplicate) {
+			c.log.Debug("client: presence not logged", "instance", inst, "err", err)
+		}
+	}
+	// Join, Leave and SyncPresence only queue (no exchange with the relay):
+	// safe on the reader goroutine.
+	if v, ok := o.Get("join"); ok {
+		if k, ok := v.(string); ok {
+			sq.host.Join(context.Background(), inst, k, "", logged)
+		}
+		return
+	}
+	if v, ok := o.Get("leave"); ok {
+		if k, ok := v.(string); ok {
+			sq.host.Leave(context.Background(), inst, k, logged)
+		}
+		return
+	}
 	kv, _ := o.Get("keys")
 	list, ok := kv.([]any)
 	if !ok || len(list) > heartbeat.MaxWirePresence {
@@ -257,19 +282,7 @@ func (c *Client) seqPresence(o *jsjson.Object) {
 		}
 		keys = append(keys, k)
 	}
-	c.mu.Lock()
-	sq := c.sequencers[inst]
-	c.mu.Unlock()
-	if sq == nil {
-		return
-	}
-	// SyncPresence only queues (no exchange with the relay): safe on the
-	// reader goroutine.
-	sq.host.SyncPresence(context.Background(), inst, keys, func(_ heartbeat.Receipt, err error) {
-		if err != nil && !errors.Is(err, heartbeat.ErrDuplicate) {
-			c.log.Debug("client: presence not logged", "instance", inst, "err", err)
-		}
-	})
+	sq.host.SyncPresence(context.Background(), inst, keys, logged)
 }
 
 // seqWire is the relay's log, lease and publication sink as a remote

@@ -72,7 +72,7 @@ func (p *presence) change(inst, key string, f func(r *presRec)) {
 		p.s.host.Leave(context.Background(), inst, key, p.logResult("leave", inst, key))
 	}
 	if before != after {
-		p.s.remote.presenceChanged(inst)
+		p.s.remote.presenceChanged(inst, key, after)
 	}
 }
 
@@ -138,7 +138,7 @@ func (p *presence) sweep() {
 	p.mu.Unlock()
 	for _, g := range gone {
 		p.s.host.Leave(context.Background(), g[0], g[1], p.logResult("leave", g[0], g[1]))
-		p.s.remote.presenceChanged(g[0])
+		p.s.remote.presenceChanged(g[0], g[1], false)
 	}
 }
 

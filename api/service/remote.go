@@ -35,8 +35,9 @@ import (
 //
 // and the relay hands the holder every message admitted for the world while
 // it holds the lease, {"#":id,"lumSeq":{"op":"msg","message":"<message JSON>"}},
-// and the keys present in the world when its term starts and whenever they
-// change, {"#":id,"lumSeq":{"op":"presence","instance":I,"keys":[K,…]}}.
+// the keys present in the world when its term starts,
+// {"#":id,"lumSeq":{"op":"presence","instance":I,"keys":[K,…]}}, and each
+// change after that, {"#":id,"lumSeq":{"op":"presence","instance":I,"join"|"leave":K}}.
 //
 // Nothing a remote sends is trusted: its batches pass heartbeat.Acceptor
 // (round signature and Merkle path, the tick role, the current grant and
@@ -405,12 +406,25 @@ func (r *remotes) termStarted(inst string) {
 	r.redispatchInstance(inst)
 }
 
-// presenceChanged hands the world's presence to its remote holder, if any
-// (the relay's own host is told by the presence tracker itself).
-func (r *remotes) presenceChanged(inst string) {
-	if h := r.holder(inst); h != nil {
-		r.syncPresence(h, inst)
+// presenceChanged tells inst's remote holder, if any, that key joined or
+// left (the relay's own host is told by the presence tracker itself).
+func (r *remotes) presenceChanged(inst, key string, present bool) {
+	h := r.holder(inst)
+	if h == nil {
+		return
 	}
+	body := &jsjson.Object{}
+	body.Set("op", "presence")
+	body.Set("instance", inst)
+	if present {
+		body.Set("join", key)
+	} else {
+		body.Set("leave", key)
+	}
+	o := &jsjson.Object{}
+	o.Set("#", newID())
+	o.Set(SeqMember, body)
+	h.peer.Send(jsjson.Append(nil, o))
 }
 
 // syncPresence sends h the keys present in inst; its host logs the joins
