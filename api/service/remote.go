@@ -42,17 +42,19 @@ import (
 // Nothing a remote sends is trusted: its batches pass heartbeat.Acceptor
 // (round signature and Merkle path, the tick role, the current grant and
 // epoch, the log's order, every message's author signature, role and
-// timestamp window; states at most MaxAhead past the relay clock), and the
-// log's compare-and-append fences any other sequencer. A reservation
-// (Batch.Reserve) may reach at most MaxAhead past the relay clock.
+// timestamp window; states at most RemoteConfig.MaxAhead past the relay
+// clock), and the log's compare-and-append fences any other sequencer. A
+// reservation (Batch.Reserve) may reach at most MaxAhead past the relay
+// clock.
 //
-// A holder that keeps renewing but whose ticks stop being accepted (for 20
-// tick periods, at least 1 s) is not renewed: its lease is released and a
-// standby takes over, as if it had stopped.
+// A holder that keeps renewing but whose ticks stop being accepted (for
+// RemoteConfig.StallPeriods tick periods, at least MinStall) is not
+// renewed: its lease is released and a standby takes over, as if it had
+// stopped.
 //
 // The relay's own host stands by: while a remote holds a world's lease,
-// and for remoteGrace after it stops renewing it, the relay does not take
-// the lease; after that it takes over ("anytime availability"). A remote
+// and for RemoteConfig.Grace after it stops renewing it, the relay does not
+// take the lease; after that it takes over ("anytime availability"). A remote
 // that asks for the lease while the relay's host holds it gets it: the
 // relay releases its own grant (its host steps down at its next renewal,
 // and whatever it appended before the remote's epoch entry stays in the
@@ -62,37 +64,67 @@ import (
 // sequencer", or that it still holds when it loses the lease, are handed to
 // whoever sequences next (a message is never sequenced twice: the log's
 // message index makes a resubmission a duplicate with the original seq).
-// The holder logs presence (joins and leaves) from the sets the relay sends;
+// The holder logs presence (joins and leaves) from what the relay sends;
 // snapshot votes are sequenced only by the relay's host, so during a
 // remote's term they wait for the relay's next term.
 const SeqMember = heartbeat.SeqMember
 
-const (
-	// remoteGrace is how long after a remote's lease would lapse the
-	// relay's host still stays off it, so that a standby peer (which polls
-	// every 100 ms) takes over first.
-	remoteGrace = 300 * time.Millisecond
-	// remoteMaxTTL bounds the lease term a remote may ask for.
-	remoteMaxTTL = 10 * time.Second
-	// remoteMinTTL is the shortest.
-	remoteMinTTL = 100 * time.Millisecond
-	// remoteMaxAhead bounds reservations (as heartbeat.Acceptor's MaxAhead).
-	remoteMaxAhead = 2 * time.Second
-	// remoteMaxPending bounds the messages waiting for a remote sequencer,
-	// per world.
-	remoteMaxPending = 10000
-	// remotePendingTTL is how long a forwarded message may wait for the
-	// sequencer before its author is told.
-	remotePendingTTL = 30 * time.Second
-	// remoteMaxRedispatch bounds how often one message is handed on.
-	remoteMaxRedispatch = 8
-	// remoteStallPeriods: a remote holder whose ticks have stopped for this
-	// many tick periods (and at least remoteMinStall) is not renewed, so a
-	// standby takes over even if the holder keeps renewing.
-	remoteStallPeriods = 20
-	remoteMinStall     = time.Second
-)
+// RemoteConfig bounds the remote metronomes a relay serves. Zero fields
+// take the defaults named.
+type RemoteConfig struct {
+	// Disabled refuses every lumSeq request ("restricted: remote
+	// metronomes are disabled on this relay"): the relay runs every
+	// world's metronome itself.
+	Disabled bool
+	// Grace is how long after a remote's lease would lapse (or after it
+	// is released or its connection drops) the relay's own host still
+	// stays off the world, so that a standby peer (which polls every
+	// 100 ms) takes over first (default 300 ms).
+	Grace time.Duration
+	// MinTTL and MaxTTL bound the lease term a remote may ask for
+	// (defaults 100 ms and 10 s).
+	MinTTL, MaxTTL time.Duration
+	// MaxAhead bounds how far past the relay clock a remote's states and
+	// reservations may lie (default 2 s).
+	MaxAhead time.Duration
+	// MaxPending bounds the messages waiting for a remote sequencer, per
+	// world (default 10,000); beyond it they are refused "rate-limited:".
+	MaxPending int
+	// PendingTTL is how long a forwarded message may wait for the
+	// sequencer before its author is told (default 30 s).
+	PendingTTL time.Duration
+	// StallPeriods: a holder none of whose ticks has been accepted for this
+	// many tick periods (and at least MinStall) is not renewed (defaults
+	// 20 and 1 s).
+	StallPeriods int
+	MinStall     time.Duration
+}
 
+func (c RemoteConfig) withDefaults() RemoteConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Grace, 300*time.Millisecond)
+	def(&c.MinTTL, 100*time.Millisecond)
+	def(&c.MaxTTL, 10*time.Second)
+	def(&c.MaxAhead, 2*time.Second)
+	def(&c.PendingTTL, 30*time.Second)
+	def(&c.MinStall, time.Second)
+	if c.MaxPending <= 0 {
+		c.MaxPending = 10000
+	}
+	if c.StallPeriods <= 0 {
+		c.StallPeriods = 20
+	}
+	return c
+}
+
+// remoteMaxRedispatch bounds how often one message is handed on.
+const remoteMaxRedispatch = 8
+
+var errRemoteDisabled = errors.New("restricted: remote metronomes are disabled on this relay")
 var errPendingFull = errors.New("rate-limited: too many messages waiting for the sequencer")
 var errPendingTimeout = errors.New("rate-limited: the sequencer did not take the message in time")
 
@@ -233,7 +265,7 @@ func (r *remotes) forward(h *remoteHolder, p *pendingMsg) {
 		r.mu.Unlock()
 		return
 	}
-	if r.count[p.msg.Instance] >= remoteMaxPending {
+	if r.count[p.msg.Instance] >= r.s.cfg.Remote.MaxPending {
 		r.mu.Unlock()
 		p.finish(heartbeat.Receipt{}, errPendingFull)
 		return
@@ -325,7 +357,7 @@ func (r *remotes) sweep(now time.Time) {
 	r.mu.Lock()
 	var old []*pendingMsg
 	for id, p := range r.pending {
-		if now.Sub(p.since) > remotePendingTTL {
+		if now.Sub(p.since) > r.s.cfg.Remote.PendingTTL {
 			old = append(old, p)
 			delete(r.pending, id)
 			if r.count[p.msg.Instance]--; r.count[p.msg.Instance] <= 0 {
@@ -384,7 +416,7 @@ func (r *remotes) dropConn(peer *api.PeerInfo) {
 	r.mu.Unlock()
 	for _, g := range gone {
 		_ = r.s.lease.Release(context.Background(), g)
-		r.s.rlease.claim(g.Instance, r.s.clk.Now().Add(remoteGrace))
+		r.s.rlease.claim(g.Instance, r.s.clk.Now().Add(r.s.cfg.Remote.Grace))
 		r.s.logger.Info("service: remote metronome disconnected", "instance", g.Instance, "holder", g.Holder, "epoch", g.Epoch)
 		r.redispatchInstance(g.Instance)
 	}
@@ -476,7 +508,8 @@ func (s *Service) stallBound(inst string) time.Duration {
 	if w, ok := s.worlds.get(inst); ok && w.TPS > 0 {
 		tps = w.TPS
 	}
-	return max(remoteMinStall, remoteStallPeriods*time.Second/time.Duration(tps))
+	rc := s.cfg.Remote
+	return max(rc.MinStall, time.Duration(rc.StallPeriods)*time.Second/time.Duration(tps))
 }
 
 // remoteSink publishes what the acceptor accepted and completes the
@@ -500,6 +533,9 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 	}
 	op, _ := getString(o, "op")
 	holder, _ := getString(o, "holder")
+	if s.cfg.Remote.Disabled {
+		return nil, errRemoteDisabled
+	}
 	if p == nil || p.Outbound {
 		return nil, errors.New("invalid: lumSeq is for clients")
 	}
@@ -521,10 +557,10 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 			s.logger.Debug("service: remote metronome refused", "instance", inst, "holder", holder, "err", err)
 			return nil, heartbeat.ErrNotAuthorisedToTick
 		}
-		ttl := remoteTTL(o)
+		ttl := s.remoteTTL(o)
 		min, _ := getUint(o, "min")
 		// The relay's own host stays off while the remote holds the lease.
-		s.rlease.claim(inst, now.Add(ttl+remoteGrace))
+		s.rlease.claim(inst, now.Add(ttl+s.cfg.Remote.Grace))
 		if cur, ok, err := s.lease.Current(ctx, inst); err == nil && ok && cur.Holder == s.relayID {
 			_ = s.lease.Release(ctx, cur)
 			s.logger.Info("service: handing a world's metronome to a remote", "instance", inst, "holder", holder)
@@ -538,14 +574,14 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 		return okFrame(msg.ID, SeqMember, grantJSON(g)), nil
 	case "renew":
 		epoch, _ := getUint(o, "epoch")
-		ttl := remoteTTL(o)
+		ttl := s.remoteTTL(o)
 		g := heartbeat.Grant{Instance: inst, Holder: holder, Epoch: epoch}
 		if bound := s.stallBound(inst); s.remote.stalled(inst, holder, epoch, bound) {
 			// Renewing but not ticking: let the world go to a standby.
 			s.logger.Warn("service: remote metronome stopped ticking; not renewed", "instance", inst, "holder", holder, "epoch", epoch, "bound", bound)
 			_ = s.lease.Release(ctx, g)
 			if s.remote.clearHolder(inst, holder, epoch) {
-				s.rlease.claim(inst, now.Add(remoteGrace))
+				s.rlease.claim(inst, now.Add(s.cfg.Remote.Grace))
 				s.remote.redispatchInstance(inst)
 			}
 			return nil, errors.New(SeqLeaseLost)
@@ -554,7 +590,7 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 			s.remote.clearHolder(inst, holder, epoch)
 			return nil, seqErr(err)
 		}
-		s.rlease.claim(inst, now.Add(ttl+remoteGrace))
+		s.rlease.claim(inst, now.Add(ttl+s.cfg.Remote.Grace))
 		s.remote.setHolder(inst, holder, p, epoch)
 		return replyFrame(msg.ID, "", "", nil), nil
 	case "release":
@@ -564,7 +600,7 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 		}
 		if s.remote.clearHolder(inst, holder, epoch) {
 			// A standby peer gets the first chance, as after a crash.
-			s.rlease.claim(inst, now.Add(remoteGrace))
+			s.rlease.claim(inst, now.Add(s.cfg.Remote.Grace))
 			s.remote.redispatchInstance(inst)
 		}
 		return replyFrame(msg.ID, "", "", nil), nil
@@ -689,7 +725,7 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 
 // appendRemote judges and appends one of a remote sequencer's batches.
 func (s *Service) appendRemote(ctx context.Context, holder string, b heartbeat.Batch) error {
-	limit := float64(s.clk.Now().Add(remoteMaxAhead).UnixMicro()) / 1000
+	limit := float64(s.clk.Now().Add(s.cfg.Remote.MaxAhead).UnixMicro()) / 1000
 	if b.Instance == heartbeat.AllInstances {
 		if b.Holder != holder || !s.remote.holds(holder) {
 			return fmt.Errorf("service: a log-wide mark for %s: %w", b.Holder, heartbeat.ErrNotAuthorisedToTick)
@@ -734,12 +770,12 @@ func (s *Service) appendRemote(ctx context.Context, holder string, b heartbeat.B
 	return heartbeat.BatchErr(s.log.Append(ctx, []heartbeat.Batch{b}), 0)
 }
 
-func remoteTTL(o *jsjson.Object) time.Duration {
+func (s *Service) remoteTTL(o *jsjson.Object) time.Duration {
 	ms, ok := getUint(o, "ttl")
 	if !ok || ms == 0 {
 		return 500 * time.Millisecond
 	}
-	return min(max(time.Duration(ms)*time.Millisecond, remoteMinTTL), remoteMaxTTL)
+	return min(max(time.Duration(ms)*time.Millisecond, s.cfg.Remote.MinTTL), s.cfg.Remote.MaxTTL)
 }
 
 func grantJSON(g heartbeat.Grant) []byte {

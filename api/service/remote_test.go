@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krestianstvo/luminary/api/service"
 	"github.com/krestianstvo/luminary/auth"
 	"github.com/krestianstvo/luminary/client"
 	"github.com/krestianstvo/luminary/heartbeat"
@@ -228,5 +229,25 @@ func TestRemoteMetronomeRefusals(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Fatal("RunMetronome waited for the context instead of returning the refusal")
+	}
+}
+
+// TestRemoteMetronomesDisabled: a relay run with remote metronomes off
+// (serve --no-remote-metronomes) refuses even the owner's tick-role peer.
+func TestRemoteMetronomesDisabled(t *testing.T) {
+	r := startRelay(t, relayOpts{mutate: func(c *service.Config) { c.Remote.Disabled = true }})
+	inst := r.openWorld(t, "remote-off", 20)
+	k := newKey(t)
+	if _, err := r.svc.IssueCert(context.Background(), inst, auth.Cert{Instance: inst, Subject: k.Public().String(),
+		Roles: []auth.Role{auth.RoleTick}, Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	w := join(t, dial(t, r.URL, k), inst)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := w.RunMetronome(ctx, client.MetronomeOptions{})
+	var re *client.RelayError
+	if !errors.As(err, &re) || re.Reason != "restricted: remote metronomes are disabled on this relay" {
+		t.Fatalf("RunMetronome on a relay without remote metronomes: %v", err)
 	}
 }

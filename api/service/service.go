@@ -84,6 +84,9 @@ type Config struct {
 	// MaxWorlds bounds the worlds the relay hosts (default 1000).
 	MaxWorlds int
 
+	// Remote bounds the remote metronomes the relay serves (remote.go).
+	Remote RemoteConfig
+
 	// Demo creates (or reopens) a world owned by the relay key, alias
 	// "demo", open to anyone who joins through the HTTP join route.
 	Demo bool
@@ -194,6 +197,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Host.MaxSnapshotBytes <= 0 {
 		cfg.Host.MaxSnapshotBytes = 16 << 20 // the host's default, needed here to bound wire votes
 	}
+	cfg.Remote = cfg.Remote.withDefaults()
 	s := &Service{cfg: cfg, db: cfg.DB, clk: cfg.Clock, logger: cfg.Logger, started: cfg.Clock.Now(),
 		verifier: newCachingVerifier(heartbeat.KeyVerifier(keys.NewCache(4096)), 8192),
 		joins:    make(chan struct{}, cfg.MaxJoinsInFlight)}
@@ -273,7 +277,7 @@ func New(cfg Config) (*Service, error) {
 	s.remote = newRemotes(s)
 	acc, err := heartbeat.NewAcceptor(heartbeat.AcceptorConfig{Log: s.log, Lease: s.lease, Verifier: s.verifier,
 		Authorizer: heartbeat.AuthorizerFunc(s.authorize), Clock: cfg.Clock, Sink: remoteSink{s},
-		MaxAhead: remoteMaxAhead, WindowPast: cfg.Host.WindowPast, WindowFuture: cfg.Host.WindowFuture})
+		MaxAhead: cfg.Remote.MaxAhead, WindowPast: cfg.Host.WindowPast, WindowFuture: cfg.Host.WindowFuture})
 	if err != nil {
 		return fail(err)
 	}

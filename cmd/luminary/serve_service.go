@@ -29,14 +29,15 @@ const relayKeyPasswordEnv = "LUMINARY_RELAY_KEY_PASSWORD"
 // ServiceFlags configure the time service (worlds, the metronome, the HTTP
 // API) that serve runs inside the relay.
 type ServiceFlags struct {
-	AuthMode     string        `env:"LUMINARY_AUTH_MODE" placeholder:"secure|open" help:"Writes to souls outside worlds and SEA user space: secure (the default) refuses them, open passes them like a stock gun relay."`
-	Secure       *bool         `env:"LUMINARY_SECURE" help:"The same switch as a boolean: --secure is --auth-mode secure, --secure=false is --auth-mode open."`
-	OpenHosting  bool          `env:"LUMINARY_OPEN_HOSTING" help:"Let any key host the world it owns (signed POST /api/worlds with the owner key)."`
-	Admins       []string      `env:"LUMINARY_ADMINS" sep:"," help:"Public keys that may administer the relay (host worlds, issue certificates)."`
-	DemoTPS      int           `default:"20" env:"LUMINARY_DEMO_TPS" help:"Tick rate of the --demo world."`
-	MaxWorlds    int           `default:"1000" env:"LUMINARY_MAX_WORLDS" help:"Most worlds this relay hosts."`
-	DrainTimeout time.Duration `default:"5s" env:"LUMINARY_DRAIN_TIMEOUT" help:"How long shutdown waits for queued messages to become durable."`
-	TickPlayout  time.Duration `default:"25ms" env:"LUMINARY_TICK_PLAYOUT" help:"Playout delay of idle ticks: each leaves the relay this long after its stamp, so followers get a steady cadence (0 pushes at once; rounds with messages never wait)."`
+	AuthMode         string        `env:"LUMINARY_AUTH_MODE" placeholder:"secure|open" help:"Writes to souls outside worlds and SEA user space: secure (the default) refuses them, open passes them like a stock gun relay."`
+	Secure           *bool         `env:"LUMINARY_SECURE" help:"The same switch as a boolean: --secure is --auth-mode secure, --secure=false is --auth-mode open."`
+	OpenHosting      bool          `env:"LUMINARY_OPEN_HOSTING" help:"Let any key host the world it owns (signed POST /api/worlds with the owner key)."`
+	Admins           []string      `env:"LUMINARY_ADMINS" sep:"," help:"Public keys that may administer the relay (host worlds, issue certificates)."`
+	DemoTPS          int           `default:"20" env:"LUMINARY_DEMO_TPS" help:"Tick rate of the --demo world."`
+	MaxWorlds        int           `default:"1000" env:"LUMINARY_MAX_WORLDS" help:"Most worlds this relay hosts."`
+	DrainTimeout     time.Duration `default:"5s" env:"LUMINARY_DRAIN_TIMEOUT" help:"How long shutdown waits for queued messages to become durable."`
+	TickPlayout      time.Duration `default:"25ms" env:"LUMINARY_TICK_PLAYOUT" help:"Playout delay of idle ticks: each leaves the relay this long after its stamp, so followers get a steady cadence (0 pushes at once; rounds with messages never wait)."`
+	RemoteMetronomes bool          `default:"true" negatable:"" env:"LUMINARY_REMOTE_METRONOMES" help:"Let a peer holding a world's tick role run its metronome through this relay (every batch is checked; the relay stands by). --no-remote-metronomes keeps every metronome on the relay."`
 }
 
 // mode resolves --auth-mode and its boolean alias --secure: secure unless
@@ -100,6 +101,7 @@ func (f ServiceFlags) openService(db *graph.DB, data string, demo bool, logger *
 		Peers:     connectedPeers(reg),
 	}
 	cfg.Host.DrainTimeout = f.DrainTimeout
+	cfg.Remote.Disabled = !f.RemoteMetronomes
 	cfg.TickPlayout = f.TickPlayout
 	if f.TickPlayout <= 0 {
 		cfg.TickPlayout = -1 // service.Config: negative disables, zero takes the default
