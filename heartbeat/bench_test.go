@@ -324,3 +324,58 @@ func waitActive(b *testing.B, h *heartbeat.Host, inst string) {
 		}
 	}
 }
+
+// BenchmarkAcceptorIdleTick is what a relay spends on one idle tick of a
+// world whose metronome runs on a peer (a remote sequencer): the Acceptor
+// verifies the tick's round signature (each remote tick is its own round,
+// so the round cache does not help), checks the lease and the order, and
+// publishes it (to a sink that discards). At t ns/op a remote-run world
+// ticking 20 times a second takes 20·t ns of relay CPU a second.
+func BenchmarkAcceptorIdleTick(b *testing.B) {
+	for _, curve := range []keys.Curve{keys.Secp256k1, keys.P256} {
+		b.Run("metronome="+curve.String(), func(b *testing.B) {
+			k, err := keys.Generate(curve)
+			if err != nil {
+				b.Fatal(err)
+			}
+			signer := heartbeat.KeySigner(k)
+			clk := clock.NewFake(heartbeattest.Epoch)
+			log := heartbeat.NewMemLog()
+			lease := heartbeat.NewMemLease(clk)
+			inst := signer.Public()
+			acc, err := heartbeat.NewAcceptor(heartbeat.AcceptorConfig{Log: log, Lease: lease, Clock: clk})
+			if err != nil {
+				b.Fatal(err)
+			}
+			g, err := lease.Acquire(context.Background(), inst, inst, time.Hour, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := heartbeattest.NewStream(signer, inst, g.Epoch, heartbeat.Head{}, nil, 0, clk.Now())
+			tk := s.Tick(time.Millisecond)
+			m := s.Seq.Meta()
+			if err := acc.Accept(context.Background(), heartbeat.Batch{Instance: inst, Meta: &m, Entries: s.Entries, Tick: &tk, Reserve: s.Reserve}); err != nil {
+				b.Fatal(err)
+			}
+			ticks := make([]heartbeat.Tick, b.N)
+			for i := range ticks {
+				ticks[i] = s.Tick(50 * time.Microsecond)
+			}
+			b.ResetTimer()
+			for i := range ticks {
+				if i%1000 == 0 { // the holder's reservation, as it renews it (not timed)
+					b.StopTimer()
+					mark := ticks[min(i+1000, len(ticks)-1)].State + 1
+					if err := log.Append(context.Background(), []heartbeat.Batch{{Instance: inst, Reserve: mark}}); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				clk.Advance(50 * time.Microsecond) // keeps the states within MaxAhead of the relay clock
+				if err := acc.Accept(context.Background(), heartbeat.Batch{Instance: inst, Tick: &ticks[i]}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
