@@ -236,3 +236,44 @@ func TestSeqWireStalledHolder(t *testing.T) {
 		}
 	}
 }
+
+// TestSeqWireIdleTickRate: the lease holder's idle ticks are cut off at
+// twice the world's rate before any of them costs the relay a signature
+// verification; a peer that does not hold the lease is refused outright.
+func TestSeqWireIdleTickRate(t *testing.T) {
+	kr, ko := testKey(t), testKey(t)
+	url, inst, _ := seqRelay(t, kr, ko)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := &seqWire{c: dialTest(t, url, kr), holder: kr.Public().String(), ttl: 10 * time.Second, timeout: 5 * time.Second}
+	other := &seqWire{c: dialTest(t, url, ko), holder: ko.Public().String(), ttl: time.Second, timeout: 5 * time.Second}
+	g, err := r.Acquire(ctx, inst, r.holder, r.ttl, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle := func(w *seqWire, k *keys.Private) error {
+		s := heartbeattest.NewStream(heartbeat.KeySigner(k), inst, g.Epoch, heartbeat.Head{}, nil, 0, time.Now())
+		tk := s.Tick(time.Millisecond)
+		body := seqBody("tick", "")
+		body.Set("batch", jsjson.Raw((&heartbeat.Batch{Instance: inst, Tick: &tk}).AppendJSON(nil)))
+		_, err := w.call(ctx, body)
+		return err
+	}
+	if err := idle(other, ko); !errors.Is(err, heartbeat.ErrNotAuthorisedToTick) {
+		t.Fatalf("idle tick from a peer without the lease: %v", err)
+	}
+	// A 20 ticks/s world: 40 pass the limiter at once, then 40 a second.
+	const n = 100
+	start := time.Now()
+	passed := 0
+	for range n {
+		err := idle(r, kr)
+		var re *RelayError
+		if !errors.As(err, &re) || re.Prefix() != "rate-limited:" {
+			passed++
+		}
+	}
+	if most := 40 + int(40*time.Since(start).Seconds()) + 1; passed > most || passed == n {
+		t.Fatalf("%d of %d back-to-back idle ticks passed the limiter, want at most %d", passed, n, most)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/krestianstvo/luminary/api"
 	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/internal/clock"
@@ -46,6 +48,10 @@ import (
 // clock), and the log's compare-and-append fences any other sequencer. A
 // reservation (Batch.Reserve) may reach at most MaxAhead past the relay
 // clock.
+//
+// A holder's idle ticks are limited to twice the world's rate (each costs
+// the relay a signature verification: BenchmarkAcceptorIdleTick); rounds
+// that carry entries are bounded by the messages handed to it.
 //
 // A holder that keeps renewing but whose ticks stop being accepted (for
 // RemoteConfig.StallPeriods tick periods, at least MinStall) is not
@@ -124,6 +130,7 @@ func (c RemoteConfig) withDefaults() RemoteConfig {
 // remoteMaxRedispatch bounds how often one message is handed on.
 const remoteMaxRedispatch = 8
 
+var errIdleRate = errors.New("rate-limited: idle ticks faster than twice the world's rate")
 var errRemoteDisabled = errors.New("restricted: remote metronomes are disabled on this relay")
 var errPendingFull = errors.New("rate-limited: too many messages waiting for the sequencer")
 var errPendingTimeout = errors.New("rate-limited: the sequencer did not take the message in time")
@@ -194,6 +201,9 @@ type remoteHolder struct {
 	// since is when the grant was made or the holder last ticked: the
 	// relay renews only a holder that ticks (see stalled).
 	since time.Time
+	// idle bounds its idle ticks to twice the world's rate (each costs the
+	// relay a signature verification).
+	idle *rate.Limiter
 }
 
 type pendingMsg struct {
@@ -378,7 +388,10 @@ func (r *remotes) setHolder(inst, key string, peer *api.PeerInfo, epoch uint64) 
 	prev := r.holders[inst]
 	h := &remoteHolder{key: key, peer: peer, epoch: epoch, since: r.s.clk.Now()}
 	if prev != nil && prev.peer == peer && prev.epoch == epoch {
-		h.since = prev.since
+		h.since, h.idle = prev.since, prev.idle
+	} else {
+		tps := r.s.tps(inst)
+		h.idle = rate.NewLimiter(rate.Limit(2*tps), 2*tps)
 	}
 	r.holders[inst] = h
 	r.mu.Unlock()
@@ -504,12 +517,32 @@ func (r *remotes) stalled(inst, key string, epoch uint64, bound time.Duration) b
 
 // stallBound is how long a remote holder of inst may go without a tick.
 func (s *Service) stallBound(inst string) time.Duration {
-	tps := 20
-	if w, ok := s.worlds.get(inst); ok && w.TPS > 0 {
-		tps = w.TPS
-	}
 	rc := s.cfg.Remote
-	return max(rc.MinStall, time.Duration(rc.StallPeriods)*time.Second/time.Duration(tps))
+	return max(rc.MinStall, time.Duration(rc.StallPeriods)*time.Second/time.Duration(s.tps(inst)))
+}
+
+// tps is a hosted world's tick rate (20 if unknown).
+func (s *Service) tps(inst string) int {
+	if w, ok := s.worlds.get(inst); ok && w.TPS > 0 {
+		return w.TPS
+	}
+	return 20
+}
+
+// allowIdle decides, before any signature is verified, whether key may
+// send inst another idle tick now: only the remote holding inst's lease,
+// at most twice the world's rate (in bursts of one second's worth).
+func (r *remotes) allowIdle(inst, key string) error {
+	r.mu.Lock()
+	h := r.holders[inst]
+	r.mu.Unlock()
+	switch {
+	case h == nil || h.key != key:
+		return heartbeat.ErrNotAuthorisedToTick
+	case !h.idle.Allow():
+		return errIdleRate
+	}
+	return nil
 }
 
 // remoteSink publishes what the acceptor accepted and completes the
@@ -682,6 +715,9 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 		if b.Tick.Proof.Signer != holder {
 			return nil, heartbeat.ErrNotAuthorisedToTick
 		}
+		if err := s.remote.allowIdle(b.Instance, holder); err != nil {
+			return nil, err
+		}
 		if err := s.acceptor.Accept(ctx, b); err != nil {
 			return nil, seqErr(err)
 		}
@@ -741,6 +777,10 @@ func (s *Service) appendRemote(ctx context.Context, holder string, b heartbeat.B
 	if b.Tick != nil {
 		if b.Tick.Proof.Signer != holder {
 			return fmt.Errorf("service: batch signed by %s, not %s: %w", b.Tick.Proof.Signer, holder, heartbeat.ErrNotAuthorisedToTick)
+		}
+		// Only the lease holder's batches are worth verifying.
+		if h := s.remote.holder(b.Instance); h == nil || h.key != holder {
+			return fmt.Errorf("service: %s does not hold %s: %w", holder, b.Instance, heartbeat.ErrNotAuthorisedToTick)
 		}
 		return s.acceptor.Accept(ctx, b)
 	}
