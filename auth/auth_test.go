@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -483,5 +484,41 @@ func TestParseInstanceSoul(t *testing.T) {
 		if got, ok := parseInstanceSoul(soul); ok {
 			t.Errorf("%q accepted as %+v", soul, got)
 		}
+	}
+}
+
+// Grantees lists the keys holding a role through published certificates,
+// as Authorize judges them: not the owner, nobody for a certificate for
+// any key (it names nobody in particular), not another role, nothing past
+// its expiry or revoked.
+func TestGrantees(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	a, b, m := genKey(t, keys.Secp256k1), genKey(t, keys.P256), genKey(t, keys.Secp256k1)
+	ca, cb := w.cert(w.owner, a, RoleTick), w.cert(w.owner, b, RoleTick)
+	any, err := IssueCert(w.owner, Cert{Instance: w.id, Subject: AnySubject, Roles: []Role{RoleMessage},
+		NotBefore: w.clk.Now().Add(-time.Minute), Expiry: w.clk.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := w.cert(w.owner, m, RoleMessage)
+	for _, c := range []*Cert{ca, cb, any, cm} {
+		js, _ := c.MarshalJSON()
+		wantReason(t, w.put(nil, w.owner, "certs", c.Serial, graph.String(string(js))), "ok")
+	}
+	want := []string{a.Public().String(), b.Public().String()}
+	slices.Sort(want)
+	if got := w.c.Grantees(ctx, w.id, RoleTick, w.clk.Now()); !slices.Equal(got, want) {
+		t.Fatalf("tick grantees %v, want %v", got, want)
+	}
+	if got := w.c.Grantees(ctx, w.id, RoleMessage, w.clk.Now()); !slices.Equal(got, []string{m.Public().String()}) {
+		t.Fatalf("message grantees %v", got)
+	}
+	wantReason(t, w.put(nil, w.owner, "revoked", ca.Serial, graph.Bool(true)), "ok")
+	if got := w.c.Grantees(ctx, w.id, RoleTick, w.clk.Now()); !slices.Equal(got, []string{b.Public().String()}) {
+		t.Fatalf("after revoking a's certificate: %v", got)
+	}
+	if got := w.c.Grantees(ctx, w.id, RoleTick, w.clk.Now().Add(2*time.Hour)); len(got) != 0 {
+		t.Fatalf("after expiry: %v", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -335,6 +336,22 @@ func checkInstanceValue(is instanceSoul, field string, v graph.Value) *Refusal {
 		}
 	}
 	return nil
+}
+
+// Grantees returns, sorted, the keys other than the owner that hold role in
+// instance at time now through the certificates published at
+// lum/<instance>/certs that the Checker has accepted (each checked as
+// Authorize would: chain, expiry, revocation). A certificate for any key
+// (AnySubject) names nobody in particular and is not listed.
+func (c *Checker) Grantees(ctx context.Context, instance string, role Role, now time.Time) []string {
+	var out []string
+	for _, k := range c.reg.subjects(instance, role) {
+		if k != instance && c.Authorize(ctx, instance, k, role, now) == nil {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Authorize reports whether writer may act in role within instance at time

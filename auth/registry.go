@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/base64"
+	"slices"
 	"sync"
 )
 
@@ -49,6 +50,20 @@ func (r *registry) add(c *Cert) {
 		}
 		r.n--
 	}
+}
+
+// subjects returns the keys named by instance's certificates that grant
+// role (not AnySubject), unvalidated.
+func (r *registry) subjects(instance string, role Role) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, c := range r.byInst[instance] {
+		if c.Subject != AnySubject && c.Has(role) && !slices.Contains(out, c.Subject) {
+			out = append(out, c.Subject)
+		}
+	}
+	return out
 }
 
 // chains returns candidate chains, owner-issued first, whose last

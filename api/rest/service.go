@@ -225,10 +225,14 @@ func ReportMessage(ctx context.Context, log MessageLog, v heartbeat.Verifier, m 
 // JoinGrant is the answer of POST /api/worlds/{world}/join: what a demo
 // page needs to take part.
 type JoinGrant struct {
-	World     string       `json:"world"`     // the world's id (alias or instance)
-	Instance  string       `json:"instance"`  // instance id
-	Sequencer string       `json:"sequencer"` // key that signs ticks (besides the owner)
-	Chain     []*auth.Cert `json:"chain"`     // certificates granting pub the message role, owner's first
+	World     string `json:"world"`     // the world's id (alias or instance)
+	Instance  string `json:"instance"`  // instance id
+	Sequencer string `json:"sequencer"` // the relay's key, which signs ticks when the relay runs the metronome
+	// Sequencers lists every key besides the owner that may sign ticks now:
+	// the relay's and those of peers holding a tick certificate (remote
+	// metronomes), sorted.
+	Sequencers []string     `json:"sequencers"`
+	Chain      []*auth.Cert `json:"chain"` // certificates granting pub the message role, owner's first
 }
 
 // Status is the relay's live state for the status page (GET /api/status).

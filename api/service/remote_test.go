@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -81,6 +82,16 @@ func TestRemoteMetronomeFailover(t *testing.T) {
 			Roles: []auth.Role{auth.RoleTick}, Expiry: time.Now().Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A web page's join grant lists them as sequencers (it trusts no other tick signers).
+	grant, err := r.svc.Join(ctx, inst, newKey(t).Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := []string{r.svc.RelayKey().String(), ka.Public().String(), kb.Public().String()}
+	slices.Sort(seqs)
+	if !slices.Equal(grant.Sequencers, seqs) {
+		t.Fatalf("join grant sequencers %v, want %v", grant.Sequencers, seqs)
 	}
 	ca, cb := dial(t, r.URL, ka), dial(t, r.URL, kb)
 	wa, wb := join(t, ca, inst), join(t, cb, inst)

@@ -491,7 +491,9 @@ func (s *Service) Join(ctx context.Context, instance, pub string) (rest.JoinGran
 		joinCerts.Unlock()
 	}
 	s.pres.lease(instance, pub, s.cfg.PresenceTTL)
-	return rest.JoinGrant{World: w.Alias, Instance: instance, Sequencer: s.relayID, Chain: chain}, nil
+	seqs := append([]string{s.relayID}, s.checker.Grantees(ctx, instance, auth.RoleTick, now)...)
+	slices.Sort(seqs)
+	return rest.JoinGrant{World: w.Alias, Instance: instance, Sequencer: s.relayID, Sequencers: slices.Compact(seqs), Chain: chain}, nil
 }
 
 // Status implements rest.Service.

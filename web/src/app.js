@@ -290,6 +290,16 @@ async function join(pub) {
   return j;
 }
 
+// sequencersOf returns the tick signers a join grant names.
+function sequencersOf(grant) {
+  const out = [];
+  if (typeof grant.sequencer === 'string') out.push(grant.sequencer);
+  if (Array.isArray(grant.sequencers)) {
+    for (const k of grant.sequencers) if (typeof k === 'string') out.push(k);
+  }
+  return out;
+}
+
 async function startRelay() {
   key = sessionKey();
   lum.pub = key.pub;
@@ -302,10 +312,29 @@ async function startRelay() {
   const wire = new GunWire(`${location.origin}/gun`, { onStatus: setConn });
   wire.connect();
   lum.wire = wire;
-  const signers = new Set([grant.instance, ...(typeof grant.sequencer === 'string' ? [grant.sequencer] : [])]);
+  // Who may sign ticks: the owner, and the keys the relay lists (its own,
+  // and peers' holding a tick certificate: remote metronomes). A tick from
+  // anyone else is dropped; if a peer certified after this page joined
+  // takes the metronome, the list is fetched again (at most every 5 s).
+  const signers = new Set([grant.instance, ...sequencersOf(grant)]);
+  let refreshing = false;
+  let refreshedAt = Date.now();
+  const refreshSigners = () => {
+    if (refreshing || Date.now() - refreshedAt < 5000) return;
+    refreshing = true;
+    refreshedAt = Date.now();
+    join(key.pub)
+      .then((g) => { for (const k of sequencersOf(g)) signers.add(k); })
+      .catch(() => {})
+      .finally(() => { refreshing = false; });
+  };
   const present = new Set();
   const follower = new Follower(wire, grant.instance, counted(world), {
-    isSigner: (k) => signers.has(k),
+    isSigner: (k) => {
+      if (signers.has(k)) return true;
+      refreshSigners();
+      return false;
+    },
     onTick: ({ tick, applied }) => onTick(tick.timeMs, applied),
     onEntry: (e) => {
       // Presence is part of the stream: every tab counts the same peers.

@@ -520,7 +520,7 @@ func (s *Service) Join(ctx context.Context, instance, pub string) (rest.JoinGran
 	case <-ctx.Done():
 		return rest.JoinGrant{}, ctx.Err()
 	}
-	return rest.JoinGrant{Instance: instance, Sequencer: s.relay.Public().String(), Chain: chain}, nil
+	return rest.JoinGrant{Instance: instance, Sequencer: s.relay.Public().String(), Sequencers: []string{s.relay.Public().String()}, Chain: chain}, nil
 }
 
 // Status implements [rest.Service].
