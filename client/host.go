@@ -110,11 +110,24 @@ func (c *Client) Host(ctx context.Context, spec HostSpec) (*World, error) {
 	return c.Join(ctx, inst)
 }
 
-// putSigned writes one field signed by k (an auth wrapper) and waits for
-// the relay's ack.
-func (c *Client) putSigned(ctx context.Context, k *keys.Private, soul, field string, v graph.Value) error {
+// PublishCert publishes cert at lum/<I>/certs (field: its serial) over the
+// Gun wire, signed by issuer: the world's owner, or an admin whose
+// certificates from the owner are chain. The relay judges the write like
+// any other (the issuer must be allowed to manage the world); once it is
+// stored, the relay and every follower know the certificate.
+func (c *Client) PublishCert(ctx context.Context, issuer *keys.Private, cert *auth.Cert, chain ...*auth.Cert) error {
+	certJSON, err := cert.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return c.putSigned(ctx, issuer, heartbeat.InstanceSoul(cert.Instance)+"/certs", cert.Serial, graph.String(string(certJSON)), chain...)
+}
+
+// putSigned writes one field signed by k (an auth wrapper, with the
+// certificates that authorise k, if any) and waits for the relay's ack.
+func (c *Client) putSigned(ctx context.Context, k *keys.Private, soul, field string, v graph.Value, chain ...*auth.Cert) error {
 	state := float64(c.clk.Now().UnixMicro()) / 1000
-	wv, err := auth.SignField(k, soul, field, v, state)
+	wv, err := auth.SignField(k, soul, field, v, state, chain...)
 	if err != nil {
 		return err
 	}

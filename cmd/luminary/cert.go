@@ -2,17 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/krestianstvo/luminary/api/rest"
 	"github.com/krestianstvo/luminary/auth"
+	"github.com/krestianstvo/luminary/client"
 	"github.com/krestianstvo/luminary/keys"
 )
 
@@ -124,7 +127,45 @@ func (c *CertIssueCmd) Run(env *Env) error {
 	if world == "" {
 		world = instance
 	}
-	return publishCert(env, c.Relay, world, priv, cert, chain)
+	err = publishCert(env, c.Relay, world, priv, cert, chain)
+	if errors.Is(err, errRelayCannotSign) {
+		// The relay holds no key of this world (its owner hosts it): the
+		// issuer's own signed write over the Gun wire publishes it instead.
+		if werr := publishCertWire(env, c.Relay, priv, cert, chain); werr != nil {
+			return fmt.Errorf("%v; over the Gun wire: %w", err, werr)
+		}
+		return nil
+	}
+	return err
+}
+
+// errRelayCannotSign: the relay's certificate route refused (it needs the
+// world's owner key or an admin certificate to write the world's
+// certificates, and a world its owner hosts gives it neither).
+var errRelayCannotSign = errors.New("the relay cannot write this world's certificates")
+
+// publishCertWire publishes the certificate with a write signed by priv
+// over the Gun wire (client.Client.PublishCert) and prints the chain.
+func publishCertWire(env *Env, relay string, priv *keys.Private, cert *auth.Cert, chain []*auth.Cert) error {
+	ctx, cancel := context.WithTimeout(env.Ctx, 30*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, strings.TrimRight(relay, "/")+"/gun", client.Config{Key: priv})
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	defer cl.Close()
+	if err := cl.PublishCert(ctx, priv, cert, chain...); err != nil {
+		return fmt.Errorf("publish over the Gun wire: %w", err)
+	}
+	out, err := json.Marshal(struct {
+		Chain []*auth.Cert `json:"chain"`
+	}{append(slices.Clone(chain), cert)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s\n", out)
+	fmt.Fprintf(env.Stderr, "published at lum/%s/certs over %s/gun\n", cert.Instance, strings.TrimRight(relay, "/"))
+	return nil
 }
 
 // publishCert posts the certificate (and its chain) to the relay, signed
@@ -161,6 +202,11 @@ func publishCert(env *Env, relay, world string, priv *keys.Private, cert *auth.C
 			Error struct{ Code, Message string }
 		}
 		if json.Unmarshal(answer, &e) == nil && e.Error.Code != "" {
+			if res.StatusCode == http.StatusForbidden {
+				// Typically the relay holds no key of this world; the wire
+				// write is judged by the issuer's own rights.
+				return fmt.Errorf("%w (%d %s: %s)", errRelayCannotSign, res.StatusCode, e.Error.Code, e.Error.Message)
+			}
 			return fmt.Errorf("relay refused (%d %s): %s", res.StatusCode, e.Error.Code, e.Error.Message)
 		}
 		return fmt.Errorf("relay answered %s", res.Status)
