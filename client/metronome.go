@@ -190,7 +190,13 @@ func (q *sequencerIn) run(ctx context.Context, c *Client) {
 }
 
 // refuseSeq tells the relay that the message id was not sequenced here.
+// A failure that is not one of heartbeat's refusals (a cancelled exchange
+// with the relay while stopping, say) says nothing against the message:
+// it is reported as "not the sequencer", so the relay hands it on.
 func (c *Client) refuseSeq(inst string, id heartbeat.Hash, err error) {
+	if heartbeat.ReasonError(heartbeat.Reason(err)) == nil {
+		err = heartbeat.ErrNotSequencer
+	}
 	body := &jsjson.Object{}
 	body.Set("op", "refuse")
 	body.Set("instance", inst)
