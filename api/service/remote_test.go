@@ -52,6 +52,16 @@ func epochBy(es []heartbeat.Entry, key string) uint64 {
 	return 0
 }
 
+// hasEntry reports whether es holds an entry of kind by author in epoch.
+func hasEntry(es []heartbeat.Entry, kind heartbeat.Kind, author string, epoch uint64) bool {
+	for i := range es {
+		if es[i].Kind == kind && es[i].Author == author && es[i].Epoch == epoch {
+			return true
+		}
+	}
+	return false
+}
+
 // epochsBy returns the epochs of the epoch entries authored by key.
 func epochsBy(es []heartbeat.Entry, key string) map[uint64]bool {
 	out := map[uint64]bool{}
@@ -138,35 +148,25 @@ func TestRemoteMetronomeFailover(t *testing.T) {
 	t.Logf("B's epoch entry reached the follower %v after A's connection dropped", time.Since(dropped).Round(time.Millisecond))
 	wg.Wait()
 	// A's connection is gone: B, sequencing now, logs that A left.
-	follower.waitFor(t, 20*time.Second, "A's leave in B's term", func(es []heartbeat.Entry) bool {
-		eb := epochBy(es, kb.Public().String())
-		for i := range es {
-			if es[i].Kind == heartbeat.KindLeave && es[i].Author == ka.Public().String() && es[i].Epoch == eb {
-				return true
-			}
+	inB := func(kind heartbeat.Kind, author string) func([]heartbeat.Entry) bool {
+		return func(es []heartbeat.Entry) bool {
+			return hasEntry(es, kind, author, epochBy(es, kb.Public().String()))
 		}
-		return false
-	})
+	}
+	follower.waitFor(t, 20*time.Second, "A's leave in B's term", inB(heartbeat.KindLeave, ka.Public().String()))
 	// A key that starts following during B's term: B logs its join.
 	ke := newKey(t)
 	join(t, dial(t, r.URL, ke), inst)
-	follower.waitFor(t, 20*time.Second, "a join in B's term", func(es []heartbeat.Entry) bool {
-		eb := epochBy(es, kb.Public().String())
-		for i := range es {
-			if es[i].Kind == heartbeat.KindJoin && es[i].Author == ke.Public().String() && es[i].Epoch == eb {
-				return true
-			}
-		}
-		return false
-	})
+	follower.waitFor(t, 20*time.Second, "a join in B's term", inB(heartbeat.KindJoin, ke.Public().String()))
 	send(20, "B")
 
 	// B stops: the relay's host takes the world back.
 	mb.stop(t)
 	relayKey := r.svc.RelayKey().String()
 	follower.waitFor(t, 20*time.Second, "the relay's new term", func(es []heartbeat.Entry) bool {
+		eb := epochBy(es, kb.Public().String())
 		for i := range es {
-			if es[i].Kind == heartbeat.KindEpoch && es[i].Author == relayKey && es[i].Epoch > epochBy(es, kb.Public().String()) {
+			if es[i].Kind == heartbeat.KindEpoch && es[i].Author == relayKey && es[i].Epoch > eb {
 				return true
 			}
 		}
