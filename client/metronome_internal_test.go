@@ -188,8 +188,9 @@ func TestSeqWireFencing(t *testing.T) {
 }
 
 // TestSeqWireStalledHolder: a peer that takes the lease and keeps renewing
-// it but never ticks loses it (the relay stops renewing a holder whose
-// ticks stopped), and the relay's host takes the world back.
+// it but never ticks loses it (the relay stops renewing a holder that has
+// not ticked for a second, or three after its grant), and the relay's host
+// takes the world back.
 func TestSeqWireStalledHolder(t *testing.T) {
 	kr := testKey(t)
 	url, inst, svc := seqRelay(t, kr)

@@ -54,9 +54,9 @@ import (
 // that carry entries are bounded by the messages handed to it.
 //
 // A holder that keeps renewing but whose ticks stop being accepted (for
-// RemoteConfig.StallPeriods tick periods, at least MinStall) is not
-// renewed: its lease is released and a standby takes over, as if it had
-// stopped.
+// RemoteConfig.StallPeriods tick periods, at least MinStall; MaxAhead more
+// before its first tick) is not renewed: its lease is released and a
+// standby takes over, as if it had stopped.
 //
 // The relay's own host stands by: while a remote holds a world's lease,
 // and for RemoteConfig.Grace after it stops renewing it, the relay does not
@@ -199,8 +199,10 @@ type remoteHolder struct {
 	peer  *api.PeerInfo
 	epoch uint64
 	// since is when the grant was made or the holder last ticked: the
-	// relay renews only a holder that ticks (see stalled).
-	since time.Time
+	// relay renews only a holder that ticks (see stalled). ticked: it has
+	// had a tick accepted since the grant.
+	since  time.Time
+	ticked bool
 	// idle bounds its idle ticks to twice the world's rate (each costs the
 	// relay a signature verification).
 	idle *rate.Limiter
@@ -388,7 +390,7 @@ func (r *remotes) setHolder(inst, key string, peer *api.PeerInfo, epoch uint64) 
 	prev := r.holders[inst]
 	h := &remoteHolder{key: key, peer: peer, epoch: epoch, since: r.s.clk.Now()}
 	if prev != nil && prev.peer == peer && prev.epoch == epoch {
-		h.since, h.idle = prev.since, prev.idle
+		h.since, h.ticked, h.idle = prev.since, prev.ticked, prev.idle
 	} else {
 		tps := r.s.tps(inst)
 		h.idle = rate.NewLimiter(rate.Limit(2*tps), 2*tps)
@@ -499,20 +501,28 @@ func (r *remotes) ticked(inst, signer string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h := r.holders[inst]; h != nil && h.key == signer {
-		h.since = now
+		h.since, h.ticked = now, true
 	}
 }
 
 // stalled reports whether inst's remote holder key (at epoch) has had no
-// tick accepted for bound: the relay then stops renewing its lease, so
-// that a metronome that renews but does not tick is replaced like one that
+// tick accepted for bound (plus MaxAhead before its first: a new term may
+// wait that long for the wall clock to pass the previous holder's
+// reservation): the relay then stops renewing its lease, so that a
+// metronome that renews but does not tick is replaced like one that
 // stopped.
 func (r *remotes) stalled(inst, key string, epoch uint64, bound time.Duration) bool {
 	now := r.s.clk.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := r.holders[inst]
-	return h != nil && h.key == key && h.epoch == epoch && now.Sub(h.since) > bound
+	if h == nil || h.key != key || h.epoch != epoch {
+		return false
+	}
+	if !h.ticked {
+		bound += r.s.cfg.Remote.MaxAhead
+	}
+	return now.Sub(h.since) > bound
 }
 
 // stallBound is how long a remote holder of inst may go without a tick.
