@@ -10,7 +10,8 @@
 //
 // Usage: node ticks.mjs <relay url> <instance> <window ms>
 // Prints: HI (relay connected), FIRST <time_s>, then
-//         RESULT {"ticks":n,"window_ms":w,"first_s":a,"last_s":b,"monotone":true}
+//         RESULT {"ticks":n,"window_ms":w,"first_s":a,"last_s":b,"monotone":true,"signers":[K…]}
+// (signers: the keys that signed the ticks counted, from each tick's text).
 import { gunClient, watchdog, Gun } from '../../../../internal/nodetest/js/peer.mjs';
 
 const [url, instance, windowArg] = process.argv.slice(2);
@@ -33,6 +34,7 @@ let firstTime = null;
 let lastTime = null;
 let monotone = true;
 let done = false;
+const signers = new Set();
 
 gun.get('lum/' + instance + '/hb').on(function (node) {
 	if (done || !node || typeof node.tick !== 'string' || node.tick === lastTick) return;
@@ -51,11 +53,16 @@ gun.get('lum/' + instance + '/hb').on(function (node) {
 		setTimeout(() => {
 			done = true;
 			const elapsed = performance.now() - started;
-			console.log('RESULT ' + JSON.stringify({ ticks: count, window_ms: elapsed, first_s: firstTime, last_s: lastTime, monotone }));
+			console.log('RESULT ' + JSON.stringify({ ticks: count, window_ms: elapsed, first_s: firstTime, last_s: lastTime, monotone, signers: [...signers].sort() }));
 			process.exit(0);
 		}, windowMs);
 		return;
 	}
 	count++;
+	try {
+		signers.add(JSON.parse(node.tick).signer);
+	} catch {
+		signers.add('(unparsable tick)');
+	}
 });
 console.log('READY');
