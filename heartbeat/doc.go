@@ -168,7 +168,10 @@
 //
 // The relay can run the metronome itself ("anytime availability"): its key
 // holds a tick certificate, and its [Host] competes for the lease like any
-// peer's.
+// peer's. A relay (api/service) lets a peer holding the tick role take the
+// lease from its own host, stands by while the peer ticks, and takes the
+// world back when the peer's lease lapses and no standby peer has taken
+// it.
 //
 // ## Durability
 //
