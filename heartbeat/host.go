@@ -444,13 +444,12 @@ func (h *Host) enqueue(instance string, p *pending) {
 
 func (h *Host) receipt(e *Entry) Receipt {
 	h.mu.Lock()
-	m := h.insts[e.Instance]
-	var start, rate float64 = 0, 1
-	if m != nil {
-		start, rate = m.meta.Start, m.meta.Rate
+	meta := Meta{Rate: 1}
+	if m := h.insts[e.Instance]; m != nil {
+		meta = m.meta
 	}
 	h.mu.Unlock()
-	return Receipt{Instance: e.Instance, ID: e.MessageID(), Epoch: e.Epoch, Seq: e.Seq, State: e.State, Time: VTime(e.State, start, rate)}
+	return ReceiptOf(e, meta)
 }
 
 // Join records that client joined the instance: one KindJoin entry, emitted
@@ -685,8 +684,7 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		for k, p := range w.items {
 			r := w.results[k]
 			if r.entry >= 0 {
-				e := &w.entries[r.entry]
-				p.finish(Receipt{Instance: e.Instance, ID: e.MessageID(), Epoch: e.Epoch, Seq: e.Seq, State: e.State, Time: VTime(e.State, meta.Start, meta.Rate)}, nil)
+				p.finish(ReceiptOf(&w.entries[r.entry], meta), nil)
 			} else {
 				p.finish(Receipt{Instance: in.ic.Instance}, r.err)
 			}

@@ -376,6 +376,13 @@ type Receipt struct {
 	Time     float64 // Croquet time in seconds
 }
 
+// ReceiptOf is the receipt of entry e in the instance described by meta
+// (its start and rate give the Croquet time).
+func ReceiptOf(e *Entry, meta Meta) Receipt {
+	return Receipt{Instance: e.Instance, ID: e.MessageID(), Epoch: e.Epoch, Seq: e.Seq, State: e.State,
+		Time: VTime(e.State, meta.Start, meta.Rate)}
+}
+
 // micros converts a state to the smallest microsecond count u with
 // float64(u)/1000 >= s.
 func micros(s float64) int64 {

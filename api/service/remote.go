@@ -358,8 +358,7 @@ func (r *remotes) accepted(pub heartbeat.Publication) {
 			continue
 		}
 		if p := r.take(e.MessageID()); p != nil {
-			p.finish(heartbeat.Receipt{Instance: e.Instance, ID: e.MessageID(), Epoch: e.Epoch, Seq: e.Seq, State: e.State,
-				Time: heartbeat.VTime(e.State, pub.Meta.Start, pub.Meta.Rate)}, nil)
+			p.finish(heartbeat.ReceiptOf(e, pub.Meta), nil)
 		}
 	}
 }
@@ -756,8 +755,7 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 				if st, err := s.log.State(ctx, inst); err == nil && st.Meta != nil {
 					meta = *st.Meta
 				}
-				pm.finish(heartbeat.Receipt{Instance: inst, ID: id, Epoch: e.Epoch, Seq: e.Seq, State: e.State,
-					Time: heartbeat.VTime(e.State, meta.Start, meta.Rate)}, fmt.Errorf("service: %w", heartbeat.ErrDuplicate))
+				pm.finish(heartbeat.ReceiptOf(&e, meta), fmt.Errorf("service: %w", heartbeat.ErrDuplicate))
 			} else {
 				s.remote.redispatch(pm)
 			}
