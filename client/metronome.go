@@ -197,9 +197,7 @@ func (c *Client) refuseSeq(inst string, id heartbeat.Hash, err error) {
 	if heartbeat.ReasonError(heartbeat.Reason(err)) == nil {
 		err = heartbeat.ErrNotSequencer
 	}
-	body := &jsjson.Object{}
-	body.Set("op", "refuse")
-	body.Set("instance", inst)
+	body := seqBody("refuse", inst)
 	body.Set("holder", c.cfg.Key.Public().String())
 	body.Set("id", id.String())
 	body.Set("err", heartbeat.Reason(err))

@@ -151,25 +151,23 @@ func newRelayLease(l heartbeat.Lease, clk clock.Clock) *relayLease {
 
 // Acquire implements heartbeat.Lease.
 func (l *relayLease) Acquire(ctx context.Context, inst, holder string, ttl time.Duration, min uint64) (heartbeat.Grant, error) {
-	l.mu.Lock()
-	until, ok := l.claims[inst]
-	if ok && !l.clk.Now().Before(until) {
-		delete(l.claims, inst)
-		ok = false
-	}
-	l.mu.Unlock()
-	if ok {
+	if l.claimed(inst) {
 		return heartbeat.Grant{}, fmt.Errorf("service: %s is claimed by a remote metronome: %w", inst, heartbeat.ErrLeaseHeld)
 	}
 	return l.Lease.Acquire(ctx, inst, holder, ttl, min)
 }
 
-// claimed reports whether a remote's claim keeps the relay off inst.
+// claimed reports whether a remote's claim keeps the relay off inst (and
+// forgets a claim that has run out).
 func (l *relayLease) claimed(inst string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	until, ok := l.claims[inst]
-	return ok && l.clk.Now().Before(until)
+	if ok && !l.clk.Now().Before(until) {
+		delete(l.claims, inst)
+		return false
+	}
+	return ok
 }
 
 // claim keeps the relay off inst until until (0: lift the claim).
@@ -294,10 +292,23 @@ func msgFrame(msg heartbeat.Message) []byte {
 	body := &jsjson.Object{}
 	body.Set("op", "msg")
 	body.Set("message", string(msg.AppendJSON(nil)))
+	return seqFrame(body)
+}
+
+// seqFrame is a request of the relay's to a holder: {"#":id,"lumSeq":body}.
+func seqFrame(body *jsjson.Object) []byte {
 	o := &jsjson.Object{}
 	o.Set("#", newID())
 	o.Set(SeqMember, body)
 	return jsjson.Append(nil, o)
+}
+
+// presenceBody is the start of a presence request for inst.
+func presenceBody(inst string) *jsjson.Object {
+	body := &jsjson.Object{}
+	body.Set("op", "presence")
+	body.Set("instance", inst)
+	return body
 }
 
 // take removes the pending message id and returns it (nil if none).
@@ -306,12 +317,17 @@ func (r *remotes) take(id heartbeat.Hash) *pendingMsg {
 	defer r.mu.Unlock()
 	p := r.pending[id]
 	if p != nil {
-		delete(r.pending, id)
-		if r.count[p.msg.Instance]--; r.count[p.msg.Instance] <= 0 {
-			delete(r.count, p.msg.Instance)
-		}
+		r.unpendLocked(id, p)
 	}
 	return p
+}
+
+// unpendLocked removes the pending message p (id). r.mu is held.
+func (r *remotes) unpendLocked(id heartbeat.Hash, p *pendingMsg) {
+	delete(r.pending, id)
+	if r.count[p.msg.Instance]--; r.count[p.msg.Instance] <= 0 {
+		delete(r.count, p.msg.Instance)
+	}
 }
 
 // redispatch hands a pending message on (after a refusal as "not the
@@ -370,10 +386,7 @@ func (r *remotes) sweep(now time.Time) {
 	for id, p := range r.pending {
 		if now.Sub(p.since) > r.s.cfg.Remote.PendingTTL {
 			old = append(old, p)
-			delete(r.pending, id)
-			if r.count[p.msg.Instance]--; r.count[p.msg.Instance] <= 0 {
-				delete(r.count, p.msg.Instance)
-			}
+			r.unpendLocked(id, p)
 		}
 	}
 	r.mu.Unlock()
@@ -405,6 +418,16 @@ func (r *remotes) setHolder(inst, key string, peer *api.PeerInfo, epoch uint64) 
 	}
 }
 
+// forget ends g's remote term at this relay once its lease has been
+// released: a standby peer gets the first chance (the relay stays off for
+// Grace, as after a crash), and the messages forwarded to it are handed on.
+func (r *remotes) forget(g heartbeat.Grant) {
+	if r.clearHolder(g.Instance, g.Holder, g.Epoch) {
+		r.s.rlease.claim(g.Instance, r.s.clk.Now().Add(r.s.cfg.Remote.Grace))
+		r.redispatchInstance(g.Instance)
+	}
+}
+
 // clearHolder forgets inst's remote holder if it is still (key, epoch).
 func (r *remotes) clearHolder(inst, key string, epoch uint64) bool {
 	r.mu.Lock()
@@ -424,15 +447,13 @@ func (r *remotes) dropConn(peer *api.PeerInfo) {
 	for inst, h := range r.holders {
 		if h.peer == peer {
 			gone = append(gone, heartbeat.Grant{Instance: inst, Holder: h.key, Epoch: h.epoch})
-			delete(r.holders, inst)
 		}
 	}
 	r.mu.Unlock()
 	for _, g := range gone {
 		_ = r.s.lease.Release(context.Background(), g)
-		r.s.rlease.claim(g.Instance, r.s.clk.Now().Add(r.s.cfg.Remote.Grace))
 		r.s.logger.Info("service: remote metronome disconnected", "instance", g.Instance, "holder", g.Holder, "epoch", g.Epoch)
-		r.redispatchInstance(g.Instance)
+		r.forget(g)
 	}
 }
 
@@ -459,18 +480,13 @@ func (r *remotes) presenceChanged(inst, key string, present bool) {
 	if h == nil {
 		return
 	}
-	body := &jsjson.Object{}
-	body.Set("op", "presence")
-	body.Set("instance", inst)
+	body := presenceBody(inst)
 	if present {
 		body.Set("join", key)
 	} else {
 		body.Set("leave", key)
 	}
-	o := &jsjson.Object{}
-	o.Set("#", newID())
-	o.Set(SeqMember, body)
-	h.peer.Send(jsjson.Append(nil, o))
+	h.peer.Send(seqFrame(body))
 }
 
 // syncPresence sends h the keys present in inst; its host logs the joins
@@ -484,14 +500,9 @@ func (r *remotes) syncPresence(h *remoteHolder, inst string) {
 	for i, k := range cur {
 		list[i] = k
 	}
-	body := &jsjson.Object{}
-	body.Set("op", "presence")
-	body.Set("instance", inst)
+	body := presenceBody(inst)
 	body.Set("keys", list)
-	o := &jsjson.Object{}
-	o.Set("#", newID())
-	o.Set(SeqMember, body)
-	h.peer.Send(jsjson.Append(nil, o))
+	h.peer.Send(seqFrame(body))
 }
 
 // ticked records that inst's remote holder had a tick accepted.
@@ -595,9 +606,8 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 	now := s.clk.Now()
 	switch op {
 	case "acquire":
-		if err := s.authorize(ctx, inst, holder, heartbeat.RoleTick, now); err != nil {
-			s.logger.Debug("service: remote metronome refused", "instance", inst, "holder", holder, "err", err)
-			return nil, heartbeat.ErrNotAuthorisedToTick
+		if err := s.authorizeRemote(ctx, inst, holder, now); err != nil {
+			return nil, err
 		}
 		ttl := s.remoteTTL(o)
 		min, _ := getUint(o, "min")
@@ -622,10 +632,7 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 			// Renewing but not ticking: let the world go to a standby.
 			s.logger.Warn("service: remote metronome stopped ticking; not renewed", "instance", inst, "holder", holder, "epoch", epoch, "bound", bound)
 			_ = s.lease.Release(ctx, g)
-			if s.remote.clearHolder(inst, holder, epoch) {
-				s.rlease.claim(inst, now.Add(s.cfg.Remote.Grace))
-				s.remote.redispatchInstance(inst)
-			}
+			s.remote.forget(g)
 			return nil, errors.New(SeqLeaseLost)
 		}
 		if err := s.lease.Renew(ctx, g, ttl); err != nil {
@@ -637,14 +644,11 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 		return replyFrame(msg.ID, "", "", nil), nil
 	case "release":
 		epoch, _ := getUint(o, "epoch")
-		if err := s.lease.Release(ctx, heartbeat.Grant{Instance: inst, Holder: holder, Epoch: epoch}); err != nil {
+		g := heartbeat.Grant{Instance: inst, Holder: holder, Epoch: epoch}
+		if err := s.lease.Release(ctx, g); err != nil {
 			return nil, seqErr(err)
 		}
-		if s.remote.clearHolder(inst, holder, epoch) {
-			// A standby peer gets the first chance, as after a crash.
-			s.rlease.claim(inst, now.Add(s.cfg.Remote.Grace))
-			s.remote.redispatchInstance(inst)
-		}
+		s.remote.forget(g)
 		return replyFrame(msg.ID, "", "", nil), nil
 	case "current":
 		g, ok, err := s.lease.Current(ctx, inst)
@@ -656,9 +660,8 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 		}
 		return okFrame(msg.ID, SeqMember, grantJSON(g)), nil
 	case "state":
-		if err := s.authorize(ctx, inst, holder, heartbeat.RoleTick, now); err != nil {
-			s.logger.Debug("service: remote metronome refused", "instance", inst, "holder", holder, "err", err)
-			return nil, heartbeat.ErrNotAuthorisedToTick
+		if err := s.authorizeRemote(ctx, inst, holder, now); err != nil {
+			return nil, err
 		}
 		st, err := s.log.State(ctx, inst)
 		if err != nil {
@@ -702,8 +705,6 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 			if err != nil {
 				errs[i] = seqReason(err)
 				s.logger.Debug("service: remote batch refused", "holder", holder, "instance", b.Instance, "err", err)
-			} else {
-				errs[i] = nil
 			}
 		}
 		res := &jsjson.Object{}
@@ -721,13 +722,11 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 		if !s.worlds.hosted(b.Instance) {
 			return nil, errors.New("invalid: unknown instance")
 		}
-		if b.Tick.Proof.Signer != holder {
-			return nil, heartbeat.ErrNotAuthorisedToTick
-		}
+		// The rate is judged before appendRemote spends a verification.
 		if err := s.remote.allowIdle(b.Instance, holder); err != nil {
 			return nil, err
 		}
-		if err := s.acceptor.Accept(ctx, b); err != nil {
+		if err := s.appendRemote(ctx, holder, b); err != nil {
 			return nil, seqErr(err)
 		}
 		return nil, nil
@@ -739,7 +738,7 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 		}
 		reason, _ := getString(o, "err")
 		if h := s.remote.holder(inst); h == nil || h.key != holder {
-			return nil, fmt.Errorf("%w", heartbeat.ErrNotSequencer)
+			return nil, heartbeat.ErrNotSequencer
 		}
 		pm := s.remote.take(id)
 		if pm == nil {
@@ -765,6 +764,16 @@ func (s *Service) handleSeq(ctx context.Context, p *api.PeerInfo, msg *api.Messa
 		return nil, nil
 	}
 	return nil, errors.New("invalid: unknown lumSeq op")
+}
+
+// authorizeRemote refuses a holder without inst's tick role (the reason is
+// logged, the wire gets "restricted: not authorised to tick").
+func (s *Service) authorizeRemote(ctx context.Context, inst, holder string, now time.Time) error {
+	if err := s.authorize(ctx, inst, holder, heartbeat.RoleTick, now); err != nil {
+		s.logger.Debug("service: remote metronome refused", "instance", inst, "holder", holder, "err", err)
+		return heartbeat.ErrNotAuthorisedToTick
+	}
+	return nil
 }
 
 // appendRemote judges and appends one of a remote sequencer's batches.
