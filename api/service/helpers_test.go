@@ -131,6 +131,19 @@ func (r *relay) openWorld(t testing.TB, alias string, tps int) string {
 	return wi.Instance
 }
 
+// tickKey returns a new key holding inst's tick role for an hour, and the
+// certificate chain the relay issued and published for it.
+func (r *relay) tickKey(t testing.TB, inst string) (*keys.Private, []*auth.Cert) {
+	t.Helper()
+	k := newKey(t)
+	chain, err := r.svc.IssueCert(context.Background(), inst, auth.Cert{Instance: inst, Subject: k.Public().String(),
+		Roles: []auth.Role{auth.RoleTick}, Expiry: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, chain
+}
+
 func newKey(t testing.TB) *keys.Private {
 	t.Helper()
 	k, err := keys.Generate(keys.Secp256k1)

@@ -1,13 +1,11 @@
 package service_test
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/krestianstvo/luminary/auth"
 	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/internal/nodetest"
 )
@@ -36,11 +34,7 @@ func TestGunJSSeesPeerTicks(t *testing.T) {
 	nodetest.Require(t)
 	r := startRelay(t, relayOpts{dir: "-"})
 	inst := r.openWorld(t, "gunjs-peer", 20)
-	k := newKey(t)
-	if _, err := r.svc.IssueCert(context.Background(), inst, auth.Cert{Instance: inst, Subject: k.Public().String(),
-		Roles: []auth.Role{auth.RoleTick}, Expiry: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
+	k, _ := r.tickKey(t, inst)
 	w := join(t, dial(t, r.URL, k), inst)
 	follower := collect(join(t, dial(t, r.URL, newKey(t)), inst))
 	m := runMetronome(w)

@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/krestianstvo/luminary/api/service"
-	"github.com/krestianstvo/luminary/auth"
 	"github.com/krestianstvo/luminary/client"
 	"github.com/krestianstvo/luminary/heartbeat"
-	"github.com/krestianstvo/luminary/keys"
 )
 
 // metronome runs a client's RunMetronome until stop is called.
@@ -86,13 +84,8 @@ func TestRemoteMetronomeFailover(t *testing.T) {
 	r := startRelay(t, relayOpts{})
 	inst := r.openWorld(t, "remote", 20)
 	ctx := context.Background()
-	ka, kb := newKey(t), newKey(t)
-	for _, k := range []*keys.Private{ka, kb} {
-		if _, err := r.svc.IssueCert(ctx, inst, auth.Cert{Instance: inst, Subject: k.Public().String(),
-			Roles: []auth.Role{auth.RoleTick}, Expiry: time.Now().Add(time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ka, _ := r.tickKey(t, inst)
+	kb, _ := r.tickKey(t, inst)
 	// A web page's join grant lists them as sequencers (it trusts no other tick signers).
 	grant, err := r.svc.Join(ctx, inst, newKey(t).Public().String())
 	if err != nil {
@@ -255,11 +248,7 @@ func TestRemoteMetronomeRefusals(t *testing.T) {
 func TestRemoteMetronomesDisabled(t *testing.T) {
 	r := startRelay(t, relayOpts{mutate: func(c *service.Config) { c.Remote.Disabled = true }})
 	inst := r.openWorld(t, "remote-off", 20)
-	k := newKey(t)
-	if _, err := r.svc.IssueCert(context.Background(), inst, auth.Cert{Instance: inst, Subject: k.Public().String(),
-		Roles: []auth.Role{auth.RoleTick}, Expiry: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
+	k, _ := r.tickKey(t, inst)
 	w := join(t, dial(t, r.URL, k), inst)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -81,12 +81,7 @@ func TestTableA20TickWithoutRole(t *testing.T) {
 func TestTableA23TickOutOfOrder(t *testing.T) {
 	r := startRelay(t, relayOpts{dir: "-"})
 	inst := r.openWorld(t, "a23", 20)
-	ticker := newKey(t)
-	chain, err := r.svc.IssueCert(context.Background(), inst, auth.Cert{Instance: inst, Subject: ticker.Public().String(),
-		Roles: []auth.Role{auth.RoleTick}, Expiry: time.Now().Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ticker, chain := r.tickKey(t, inst)
 	c := dial(t, r.URL, ticker)
 	w := join(t, c, inst)
 	old, _ := currentTick(t, c, inst)
@@ -104,7 +99,7 @@ wait:
 			t.Fatal("the tick does not move")
 		}
 	}
-	err = c.Put(context.Background(), signedField(t, ticker, hb, "tick", graph.String(string(old.AppendJSON(nil))), chain...))
+	err := c.Put(context.Background(), signedField(t, ticker, hb, "tick", graph.String(string(old.AppendJSON(nil))), chain...))
 	relayRefusal(t, err, "invalid: time/seq order")
 	gap := old
 	gap.Seq += 5
