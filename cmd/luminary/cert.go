@@ -149,9 +149,9 @@ var errRelayCannotSign = errors.New("the relay cannot write this world's certifi
 func publishCertWire(env *Env, relay string, priv *keys.Private, cert *auth.Cert, chain []*auth.Cert) error {
 	ctx, cancel := context.WithTimeout(env.Ctx, 30*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, strings.TrimRight(relay, "/")+"/gun", client.Config{Key: priv})
+	cl, err := dialRelay(ctx, relay, client.Config{Key: priv})
 	if err != nil {
-		return fmt.Errorf("relay: %w", err)
+		return err
 	}
 	defer cl.Close()
 	if err := cl.PublishCert(ctx, priv, cert, chain...); err != nil {

@@ -11,6 +11,16 @@ import (
 	"github.com/krestianstvo/luminary/client"
 )
 
+// dialRelay connects a Luminary client to the relay whose base URL (a
+// --relay flag, checked by relayURL) is relay.
+func dialRelay(ctx context.Context, relay string, cfg client.Config) (*client.Client, error) {
+	cl, err := client.Dial(ctx, strings.TrimRight(relay, "/")+"/gun", cfg)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	return cl, nil
+}
+
 // WorldHostCmd asks a running relay to host the world owned by a key. It
 // connects as the owner (package client): the owner signs a tick
 // certificate for the relay key and publishes it in the world's namespace,
@@ -48,9 +58,9 @@ func (c *WorldHostCmd) Run(env *Env) error {
 	}
 	ctx, cancel := context.WithTimeout(env.Ctx, c.Timeout)
 	defer cancel()
-	cl, err := client.Dial(ctx, strings.TrimRight(c.Relay, "/")+"/gun", client.Config{Key: owner})
+	cl, err := dialRelay(ctx, c.Relay, client.Config{Key: owner})
 	if err != nil {
-		return fmt.Errorf("relay: %w", err)
+		return err
 	}
 	defer cl.Close()
 	w, err := cl.Host(ctx, client.HostSpec{Name: c.Name, Alias: c.Alias, Rate: c.Rate, TPS: c.TPS,

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -46,9 +45,9 @@ func (c *WorldMetronomeCmd) Run(env *Env) error {
 	logger := slog.New(slog.NewTextHandler(env.Stderr, nil))
 	start, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	cl, err := client.Dial(start, strings.TrimRight(c.Relay, "/")+"/gun", client.Config{Key: key, RequireLogin: true, Logger: logger})
+	cl, err := dialRelay(start, c.Relay, client.Config{Key: key, RequireLogin: true, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("relay: %w", err)
+		return err
 	}
 	defer cl.Close()
 	w, err := cl.Join(start, c.World)
