@@ -249,6 +249,18 @@ func runPuts(ctx context.Context, cfg putsConfig) (*putsResult, error) {
 			}
 		})
 	}
+	// The run ends only after every sender has returned (and flushed):
+	// a put registered just before the end must be on the wire before the
+	// drain decides nothing is left.
+	sendersDone := make(chan struct{})
+	go func() { senders.Wait(); close(sendersDone) }()
+	stopped := false
+	stopSenders := func() {
+		if !stopped {
+			close(stopSend)
+			stopped = true
+		}
+	}
 
 	// Measure CPU across the measured window only.
 	var cpu cpuWatch
@@ -272,14 +284,23 @@ loop:
 				toolCPU, relayCPU = cpu.stop()
 				measured = true
 			}
+			if !now.Before(clk.end) {
+				stopSenders()
+			}
+			sent := false
+			select {
+			case <-sendersDone:
+				sent = true
+			default:
+			}
 			left := 0
 			for _, w := range ws {
 				left += w.sweep(now)
 			}
-			if !now.Before(clk.end) && (left == 0 || now.After(drainEnd)) {
+			if sent && !now.Before(clk.end) && (left == 0 || now.After(drainEnd)) {
 				break loop
 			}
-			if pool != nil && left == 0 && pool.next.Load() >= uint64(len(pool.frames)) && !now.Before(clk.warmEnd) {
+			if pool != nil && sent && left == 0 && !now.Before(clk.warmEnd) {
 				// Every pre-signed put is sent and resolved: end the
 				// window now (rates are computed over what was measured).
 				if measuring && !measured {
@@ -291,7 +312,7 @@ loop:
 			}
 		}
 	}
-	close(stopSend)
+	stopSenders()
 	for _, w := range ws {
 		w.p.close()
 	}
@@ -412,6 +433,9 @@ func (w *putWriter) sendLoop(clk putsClock, stop <-chan struct{}) error {
 		w.pending[id] = pendingPut{sent: now, measured: measured}
 		w.mu.Unlock()
 		if err := w.p.sendCorked(build); err != nil {
+			w.mu.Lock()
+			delete(w.pending, id) // never sent
+			w.mu.Unlock()
 			select {
 			case <-stop:
 				return nil // closed by runPuts at the end of the run
