@@ -443,7 +443,11 @@ func TestShutdownAcksThenCloses1001(t *testing.T) {
 // once its unsent bytes pass Limits.SendBuffer, while the writer and a
 // reading subscriber go on.
 func TestSlowConsumerByteBudget(t *testing.T) {
-	e := newEnv(t, withLimits(func(l *Limits) { l.SendBuffer = 256 << 10 }))
+	// Room for two 200 KB frames: the reading subscriber's last frame
+	// stays counted until the relay's writer returns from writing it,
+	// which on a loaded machine can be after the subscriber has read it
+	// and the next put has been pushed.
+	e := newEnv(t, withLimits(func(l *Limits) { l.SendBuffer = 512 << 10 }))
 	slow, fast, w := e.dial(), e.dial(), e.dial()
 	slow.get("s", "flood")
 	fast.get("f", "flood")

@@ -13,42 +13,73 @@ import (
 // publisher is the host's Sink: it queues publications without blocking
 // the stepping goroutine and writes them to the graph, in order, from its
 // own goroutine. Everything queued at one moment goes to the graph as one
-// diff (one durable commit); for a field written twice in that diff the
-// higher state wins, as HAM would decide anyway, so a backlog of idle ticks
-// collapses into the latest one.
+// diff (a round); for a field written twice in that diff the higher state
+// wins, as HAM would decide anyway, so a backlog of idle ticks collapses
+// into the latest one.
+//
+// Rounds are pipelined: building a round's diff (the publishing
+// goroutine), merging it (the graph's writer) and encoding its push frames
+// (the graph's answerer) run on different goroutines, so a round can be
+// built while the one before it is merged and pushed. At most Depth rounds
+// are on their way at once; beyond that the queue waits and collapses.
+// Every round's push frames are held (api.Held) and released by one
+// goroutine in the order the rounds were built, so followers receive
+// rounds in order whatever the pipelining.
 //
 // Publications that carry entries are never dropped (their entries must
 // reach the graph, where followers fetch gaps). Idle ticks are dropped when
 // the queue holds MaxPublishQueue publications already; the next tick
 // supersedes them.
 //
-// A batch of idle ticks only is pushed with a playout delay
+// A round of idle ticks only is pushed with a playout delay
 // (Config.TickPlayout): the graph holds it at once, but its push frames
-// (api.Held) leave at the round's stamp plus the delay, or as soon as the
-// next publication is queued, whichever comes first. Publishing a round
-// costs a few milliseconds that vary from round to round (building the
-// diff, the merge, encoding a frame per follower); released at a fixed
-// offset from their stamps, ticks reach followers on a steady cadence.
-// Rounds that carry entries are pushed at once, after the held ticks
-// before them.
+// leave at the round's stamp plus the delay, or as soon as the next round
+// is ready to be pushed, whichever comes first. Publishing a round costs a
+// few milliseconds that vary from round to round (building the diff, the
+// merge, encoding a frame per follower); released at a fixed offset from
+// their stamps, ticks reach followers on a steady cadence. Rounds that
+// carry entries are pushed as soon as they are in the graph, after the
+// rounds before them.
 type publisher struct {
-	s    *Service
-	max  int
-	wake chan struct{}
+	s     *Service
+	max   int
+	wake  chan struct{}
+	slots chan struct{} // one per round on its way (bounds the pipeline)
 
-	mu      sync.Mutex
-	queue   []heartbeat.Publication
-	spare   []heartbeat.Publication // the previous batch's array, reused
-	flushed chan struct{}           // closed and replaced whenever the queue is emptied into the graph
+	mu       sync.Mutex
+	queue    []heartbeat.Publication
+	spare    []heartbeat.Publication // the previous batch's array, reused
+	inflight int                     // rounds taken off the queue and not yet released
+	flushed  chan struct{}           // closed and replaced whenever nothing is queued or on its way
 
 	// Owned by the publishing goroutine.
 	meta   map[string]bool   // instances whose MetaPuts were written by this process
 	epochs map[string]uint64 // last epoch seen per instance
 }
 
-func newPublisher(s *Service, max int) *publisher {
-	return &publisher{s: s, max: max, wake: make(chan struct{}, 1), flushed: make(chan struct{}),
-		meta: map[string]bool{}, epochs: map[string]uint64{}}
+// round is one diff on its way through the graph: built by the publishing
+// goroutine, answered by the graph's writer, then finished (counted,
+// pushed) by the releaser in the order the rounds were built.
+type round struct {
+	held   heldPush  // the round's push frames (*api.Held)
+	idle   bool      // idle ticks only: pushed with the playout delay
+	stamp  float64   // the latest tick stamp in the round (HAM state, ms)
+	states []float64 // every publication's tick stamp, for the latency metric
+	terms  []string  // instances whose epoch changed in this round
+	done   chan struct{}
+	res    graph.PutResult
+	err    error
+}
+
+// heldPush is what the releaser needs of an *api.Held.
+type heldPush interface {
+	Len() int
+	Release()
+}
+
+func newPublisher(s *Service, maxQueue, depth int) *publisher {
+	return &publisher{s: s, max: maxQueue, wake: make(chan struct{}, 1), slots: make(chan struct{}, max(depth, 1)),
+		flushed: make(chan struct{}), meta: map[string]bool{}, epochs: map[string]uint64{}}
 }
 
 // Publish implements heartbeat.Sink.
@@ -79,48 +110,43 @@ func (p *publisher) PublishRound(ps []heartbeat.Publication) {
 	}
 }
 
-// run writes queued publications until ctx ends, then returns (call flush
-// afterwards to write what is left).
+// run writes queued publications until ctx ends, pushes the rounds on
+// their way (at once once ctx is done), then returns. Call drain
+// afterwards to write what is left.
 func (p *publisher) run(ctx context.Context) {
+	rounds := make(chan *round, cap(p.slots))
+	released := make(chan struct{})
+	go func() { defer close(released); p.releaser(ctx, rounds) }()
+	defer func() { close(rounds); <-released }()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.wake:
 		}
-		p.flush(ctx)
+		p.submit(rounds)
 	}
 }
 
-// flush writes everything queued now. Once ctx is done, idle ticks are
-// pushed without their playout delay.
-func (p *publisher) flush(ctx context.Context) {
-	p.mu.Lock()
-	batch := p.queue
-	p.queue, p.spare = p.spare[:0], nil
-	done := p.flushed
-	p.mu.Unlock()
-	if len(batch) > 0 {
-		p.write(ctx, batch)
-	}
-	clear(batch) // do not pin the round's proofs and entries
-	p.mu.Lock()
-	if cap(batch) <= 2*p.max {
-		p.spare = batch[:0]
-	}
-	if len(p.queue) == 0 && done == p.flushed {
-		close(p.flushed)
-		p.flushed = make(chan struct{})
-	}
-	p.mu.Unlock()
+// drain writes everything queued now and returns once it is in the graph
+// and pushed, without the playout delay (shutdown).
+func (p *publisher) drain() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rounds := make(chan *round, cap(p.slots))
+	released := make(chan struct{})
+	go func() { defer close(released); p.releaser(ctx, rounds) }()
+	p.submit(rounds)
+	close(rounds)
+	<-released
 }
 
-// idle returns a channel closed once the queue has been emptied into the
-// graph (at once when it is empty).
+// idle returns a channel closed once everything queued so far is in the
+// graph and pushed (at once when nothing is queued or on its way).
 func (p *publisher) idle() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.queue) == 0 {
+	if len(p.queue) == 0 && p.inflight == 0 {
 		c := make(chan struct{})
 		close(c)
 		return c
@@ -128,14 +154,67 @@ func (p *publisher) idle() <-chan struct{} {
 	return p.flushed
 }
 
-func (p *publisher) write(ctx context.Context, batch []heartbeat.Publication) {
+// settledLocked closes flushed when nothing is queued or on its way.
+func (p *publisher) settledLocked() {
+	if len(p.queue) == 0 && p.inflight == 0 {
+		close(p.flushed)
+		p.flushed = make(chan struct{})
+	}
+}
+
+// submit builds a round from everything queued now and hands it to the
+// graph, waiting while Depth rounds are on their way.
+func (p *publisher) submit(rounds chan<- *round) {
+	p.mu.Lock()
+	batch := p.queue
+	p.queue, p.spare = p.spare[:0], nil
+	if len(batch) > 0 {
+		p.inflight++
+	} else {
+		p.settledLocked()
+	}
+	p.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	r, diff := p.build(batch)
+	clear(batch) // do not pin the round's proofs and entries
+	p.mu.Lock()
+	if cap(batch) <= 2*p.max {
+		p.spare = batch[:0]
+	}
+	p.mu.Unlock()
+
+	p.slots <- struct{}{}
+	rounds <- r // never blocks: it has room for every slot
+	// Not the run's ctx: a publication taken off the queue must reach the
+	// graph even when the service is stopping (its entries are
+	// acknowledged already). The graph notifies subscribers after the
+	// commit: a follower's get that subscribes a block and reads it must
+	// see every entry either in the read or in a push (notifying before
+	// the commit lost entries to that race). Derived: the log holds every
+	// published entry durably and repair writes back whatever a crash
+	// took from the graph, so this commit need not wait for an fsync of
+	// its own (with the graph's write-ahead log, the next synced commit
+	// carries it).
+	p.s.db.PutAsync(graph.Derived(context.Background()), diff, r.held, func(res graph.PutResult, err error) {
+		r.res, r.err = res, err
+		close(r.done)
+	})
+	if _, ok := p.s.db.Store().(graph.AsyncMerger); !ok {
+		<-r.done // PutAsync would merge concurrently: keep rounds in order
+	}
+}
+
+// build turns a batch of publications into a round and its graph diff.
+func (p *publisher) build(batch []heartbeat.Publication) (*round, graph.Graph) {
 	diff := graph.Graph{}
-	var terms []string
-	idle, stamp := true, 0.0
+	r := &round{held: &api.Held{}, idle: true, states: make([]float64, len(batch)), done: make(chan struct{})}
 	for i := range batch {
 		pub := &batch[i]
-		idle = idle && len(pub.Entries) == 0
-		stamp = max(stamp, pub.Tick.State)
+		r.idle = r.idle && len(pub.Entries) == 0
+		r.stamp = max(r.stamp, pub.Tick.State)
+		r.states[i] = pub.Tick.State
 		inst := pub.Meta.Instance
 		if !p.meta[inst] {
 			p.meta[inst] = true
@@ -143,78 +222,92 @@ func (p *publisher) write(ctx context.Context, batch []heartbeat.Publication) {
 		}
 		if e := pub.Tick.Epoch; e != p.epochs[inst] {
 			p.epochs[inst] = e
-			terms = append(terms, inst)
+			r.terms = append(r.terms, inst)
 		}
 		addPuts(diff, heartbeat.PublicationPuts(*pub))
 	}
-	// Not ctx: a publication taken off the queue must reach the graph even
-	// when the service is stopping (its entries are acknowledged already).
-	// Put, which notifies subscribers after the commit: a follower's get
-	// that subscribes a block and reads it must see every entry either in
-	// the read or in a push (notifying before the commit lost entries to
-	// that race). Derived: the log holds every published entry durably and
-	// repair writes back whatever a crash took from the graph, so this
-	// commit need not wait for an fsync of its own (with the graph's
-	// write-ahead log, the next synced commit carries it).
-	var origin any
-	var held *api.Held
-	if idle && p.s.cfg.TickPlayout > 0 && ctx.Err() == nil {
-		held = &api.Held{}
-		origin = held
+	return r, diff
+}
+
+// releaser finishes the rounds in the order they were built: it waits for
+// each to be in the graph, counts it, pushes it (after the playout delay
+// for idle ticks) and frees its slot. It returns once rounds is closed
+// and drained.
+func (p *publisher) releaser(ctx context.Context, rounds <-chan *round) {
+	var next *round
+	for {
+		r := next
+		if r == nil {
+			var ok bool
+			if r, ok = <-rounds; !ok {
+				return
+			}
+		}
+		<-r.done
+		p.finish(r)
+		next = p.release(ctx, r, rounds)
+		<-p.slots
+		p.mu.Lock()
+		p.inflight--
+		p.settledLocked()
+		p.mu.Unlock()
 	}
-	if res, err := p.s.db.Put(graph.Derived(context.Background()), diff, origin); err != nil {
-		p.s.logger.Error("service: writing publications to the graph failed", "err", err, "publications", len(batch))
+}
+
+// finish records what the graph made of r and starts the terms it opens.
+func (p *publisher) finish(r *round) {
+	if r.err != nil {
+		p.s.logger.Error("service: writing publications to the graph failed", "err", r.err, "publications", len(r.states))
 		p.s.m.publishErrors.Inc()
-	} else if len(res.Refused) > 0 {
+	} else if len(r.res.Refused) > 0 {
 		// Only a state too far in the future or a full deferral queue can
 		// refuse our own writes: followers miss those fields.
-		f := res.Refused[0]
-		p.s.logger.Error("service: the graph refused published fields", "fields", len(res.Refused),
+		f := r.res.Refused[0]
+		p.s.logger.Error("service: the graph refused published fields", "fields", len(r.res.Refused),
 			"soul", f.Soul, "field", f.Field, "err", f.Err)
 		p.s.m.publishErrors.Inc()
 	} else {
 		now := float64(p.s.clk.Now().UnixMicro()) / 1000
-		for i := range batch {
-			p.s.m.publishLatency.Observe(max(now-batch[i].Tick.State, 0) / 1000)
+		for _, st := range r.states {
+			p.s.m.publishLatency.Observe(max(now-st, 0) / 1000)
 		}
 	}
-	for _, inst := range terms {
+	for _, inst := range r.terms {
 		p.s.termStarted(inst)
 	}
-	if held != nil {
-		p.release(ctx, held, stamp)
-	}
 }
 
-// heldPush is what release needs of an *api.Held.
-type heldPush interface {
-	Len() int
-	Release()
-}
-
-// release pushes held at stamp (a HAM state, ms) plus the playout delay,
-// or earlier when another publication is queued or ctx ends.
-func (p *publisher) release(ctx context.Context, held heldPush, stamp float64) {
-	defer held.Release()
-	if held.Len() == 0 {
-		return
+// release pushes r's frames: at once for a round with entries, or when
+// ctx is done; for idle ticks at r's stamp plus the playout delay, or as
+// soon as the next round is in the graph. It returns the next round if it
+// took it off rounds while waiting.
+func (p *publisher) release(ctx context.Context, r *round, rounds <-chan *round) (next *round) {
+	defer r.held.Release()
+	if !r.idle || r.held.Len() == 0 || p.s.cfg.TickPlayout <= 0 || ctx.Err() != nil {
+		return nil
 	}
-	at := time.UnixMicro(int64(stamp * 1000)).Add(p.s.cfg.TickPlayout)
+	at := time.UnixMicro(int64(r.stamp * 1000)).Add(p.s.cfg.TickPlayout)
 	wait := at.Sub(p.s.clk.Now())
 	if wait <= 0 {
 		p.s.m.playoutLate.Inc()
-		return
+		return nil
 	}
 	t := p.s.clk.NewTimer(wait)
 	defer t.Stop()
-	select {
-	case <-t.C():
-	case <-ctx.Done():
-	case <-p.wake:
-		// Hand the wake-up back to run: a publication is waiting.
+	var nextDone <-chan struct{}
+	for {
 		select {
-		case p.wake <- struct{}{}:
-		default:
+		case <-t.C():
+			return next
+		case <-ctx.Done():
+			return next
+		case n, ok := <-rounds:
+			rounds = nil
+			if ok {
+				next, nextDone = n, n.done
+			}
+		case <-nextDone:
+			return next // the next round is ready: this one goes now
 		}
 	}
 }

@@ -72,6 +72,11 @@ type Config struct {
 	// 4096: every world ticks in the same round, so one round alone queues
 	// one publication per world).
 	MaxPublishQueue int
+	// PublishDepth bounds the rounds on their way to the graph and the
+	// followers at once (built, being merged, being encoded, waiting for
+	// their playout); default 3. With 1, a round is built only once the
+	// one before it is pushed.
+	PublishDepth int
 	// MaxJoinsInFlight bounds the join bundles (snapshot data plus a page
 	// of the log) being served at once (default 4; see snapshot.go).
 	MaxJoinsInFlight int
@@ -182,6 +187,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxPublishQueue <= 0 {
 		cfg.MaxPublishQueue = max(4096, 4*cfg.MaxWorlds)
 	}
+	if cfg.PublishDepth <= 0 {
+		cfg.PublishDepth = 3
+	}
 	if cfg.DemoTPS <= 0 {
 		cfg.DemoTPS = 20
 	}
@@ -203,7 +211,7 @@ func New(cfg Config) (*Service, error) {
 		joins:    make(chan struct{}, cfg.MaxJoinsInFlight)}
 	s.m = newMetrics(cfg.Registry)
 	s.pres = newPresence(s)
-	s.pub = newPublisher(s, cfg.MaxPublishQueue)
+	s.pub = newPublisher(s, cfg.MaxPublishQueue, cfg.PublishDepth)
 
 	// Keys.
 	s.key = cfg.Key
@@ -489,9 +497,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 			s.runCancel()
 			s.wg.Wait()
 		}
-		stopped, cancel := context.WithCancel(context.Background())
-		cancel()
-		s.pub.flush(stopped) // no playout delay for what is left
+		s.pub.drain() // no playout delay for what is left
 		if s.bolt != nil {
 			errs = append(errs, s.bolt.Close())
 		}

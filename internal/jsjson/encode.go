@@ -3,6 +3,7 @@ package jsjson
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -110,6 +111,9 @@ func AppendNumber(dst []byte, f float64) []byte {
 	case f == math.Trunc(f) && f > -maxExactInt && f < maxExactInt:
 		return strconv.AppendInt(dst, int64(f), 10)
 	}
+	if b, ok := appendMillis(dst, f); ok {
+		return b
+	}
 	var buf [32]byte
 	b := strconv.AppendFloat(buf[:0], f, 'e', -1, 64) // [-]d[.ddd]e±dd
 	if b[0] == '-' {
@@ -158,6 +162,45 @@ func AppendNumber(dst []byte, f float64) []byte {
 	return dst
 }
 
+// maxMillis is 2^42: below it a float64's spacing is under 0.001.
+const maxMillis = 1 << 42
+
+// appendMillis writes f when it is a whole number of thousandths below
+// 2^42 in magnitude — a HAM state with microsecond precision, the number
+// the relay writes most — without strconv's shortest-digits search. It
+// reports false for any other f.
+//
+// Why the digits are the shortest that round-trip: k/1000 parses back to f
+// (checked), and any decimal with fewer significant digits is a multiple
+// of 0.001 other than k/1000, so at least 0.001 away from it; f lies
+// within half a spacing (< 0.0005 below 2^42) of k/1000, so such a decimal
+// lies more than half a spacing from f and parses to another float64.
+func appendMillis(dst []byte, f float64) ([]byte, bool) {
+	a := math.Abs(f)
+	if a >= maxMillis || a < 0.001 {
+		return dst, false
+	}
+	k := math.Round(a * 1000)
+	if k/1000 != a {
+		return dst, false
+	}
+	if f < 0 {
+		dst = append(dst, '-')
+	}
+	ki := int64(k)
+	dst = strconv.AppendInt(dst, ki/1000, 10)
+	frac := ki % 1000
+	if frac == 0 {
+		return dst, true // not reached: whole numbers are written before
+	}
+	d := [4]byte{'.', byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
+	n := 4
+	for d[n-1] == '0' {
+		n--
+	}
+	return append(dst, d[:n]...), true
+}
+
 const hexDigits = "0123456789abcdef"
 
 // AppendString appends s as a JSON.stringify string literal.
@@ -171,6 +214,17 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time up to the first that needs attention.
+		for i+8 <= len(s) {
+			if m := specialBytes(word(s, i)); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if strSafe[c] {
 			i++
@@ -215,6 +269,26 @@ func AppendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// specialBytes flags (with its high bit) the first of the eight bytes of
+// w, in little-endian order, that is not strSafe: a control character,
+// '"', '\\' or a byte of 0x80 and above. Bytes after the first flagged one
+// may be flagged whatever they hold (borrows run upwards); none is flagged
+// when all eight are strSafe.
+func specialBytes(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	ctl := w - 0x20*ones           // a byte below 0x20 borrows into its high bit
+	quote := (w ^ '"'*ones) - ones // so does a zero byte, here a '"'
+	bslash := (w ^ '\\'*ones) - ones
+	return (w | ctl | quote | bslash) & highs
+}
+
+// word loads s[i:i+8] little-endian (the compiler makes it one load).
+func word(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // wtf8Surrogate decodes a surrogate code point (U+D800–U+DFFF) encoded as
