@@ -542,15 +542,25 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		due := el >= in.nextDue
 		if len(w.entries) > 0 || due {
 			w.rec = len(recs)
-			recs = append(recs, in.seq.Tick(el))
+			at := el
 			if due {
 				// The next tick falls on the host's grid of this period, so
 				// that every instance of one rate ticks in the same round,
 				// under one signature, whenever it started; a late round
 				// does not shift the cadence, and missed slots are skipped.
 				period := in.seq.meta.Period()
+				if len(w.entries) == 0 {
+					// An idle tick is stamped at its slot, not at the moment
+					// this round got the CPU: Croquet time advances by
+					// exactly one period per tick, and a round that starts
+					// late adds no jitter to the cadence followers see. The
+					// sequencer keeps states increasing (a slot before the
+					// last state issued stamps just after it).
+					at = max((el/period)*period, in.nextDue)
+				}
 				in.nextDue = (el/period + 1) * period
 			}
+			recs = append(recs, in.seq.Tick(at))
 		}
 		w.batch = Batch{Instance: in.ic.Instance, Entries: w.entries}
 		if in.metaNew {

@@ -714,3 +714,51 @@ func TestRoundSinkGetsWholeRounds(t *testing.T) {
 		}
 	}
 }
+
+// An idle tick is stamped on its slot of the host's grid, not when its
+// round got to run: rounds that run late by varying amounts still give
+// states exactly a whole number of periods apart (followers see a steady
+// cadence, Croquet time advances by the period). A tick that carries
+// entries is stamped after them, and states keep increasing.
+func TestIdleTicksStampedOnTheirSlot(t *testing.T) {
+	r := newRig(t, nil, nil)
+	r.run(200 * time.Millisecond)
+	from := len(r.ticks())
+	for i, late := range []time.Duration{57, 43, 71, 29, 50, 64, 88, 12} {
+		if i == 3 {
+			r.submit(r.msg(2, r.fake.Now(), "mid"))
+		}
+		r.fake.Advance(late * time.Millisecond)
+		if _, err := r.host.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.mu.Lock()
+	pubs := append([]heartbeat.Publication(nil), r.pubs[from-1:]...)
+	r.mu.Unlock()
+	period := 50 * time.Millisecond
+	withEntries := 0
+	for i := 1; i < len(pubs); i++ {
+		prev, cur := pubs[i-1].Tick.State, pubs[i].Tick.State
+		if !(cur > prev) {
+			t.Fatalf("tick %d state %v after %v", i, cur, prev)
+		}
+		if n := len(pubs[i].Entries); n > 0 {
+			withEntries++
+			if last := pubs[i].Entries[n-1].State; !(cur > last) {
+				t.Fatalf("tick %d at %v, not after its entries (%v)", i, cur, last)
+			}
+			continue
+		}
+		if len(pubs[i-1].Entries) > 0 {
+			continue // after a tick stamped at its round's moment
+		}
+		gapUs := int64(math.Round((cur - prev) * 1000))
+		if gapUs%period.Microseconds() != 0 {
+			t.Errorf("idle ticks %d and %d are %d µs apart: not on the grid", i-1, i, gapUs)
+		}
+	}
+	if withEntries != 1 || len(pubs) < 8 {
+		t.Fatalf("%d publications, %d with entries; want the message in one", len(pubs), withEntries)
+	}
+}

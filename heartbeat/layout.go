@@ -28,7 +28,11 @@ import (
 //	lum/<I>/hb               start_time = start   (its HAM state is the start: Croquet time 0)
 //	                         rate, tps            (state = start)
 //	                         tick  = the signed tick, JSON text   (state = tick state; changes every tick)
-//	                         epoch, seq, head     (state = tick state; convenience copies of tick fields)
+//	                         epoch, seq, head     convenience copies of the tick's fields, written
+//	                                              with every publication that moves them (one that
+//	                                              carries entries: each term opens with its epoch
+//	                                              entry); idle ticks write tick alone (state = the
+//	                                              state of the tick that last moved them)
 //	lum/<I>/log              head = last seq; one link per block "<b>" → lum/<I>/log/<b>
 //	lum/<I>/log/<b>          b = seq / 1024; field %020d(seq) = the entry, JSON text (state = entry state)
 //	lum/<I>/in/<msgid>       an inbound message as its author wrote it (instance, author, ts,
@@ -165,13 +169,17 @@ func PublicationPuts(p Publication) []Put {
 	t := &p.Tick
 	hb, s := HeartbeatSoul(i), t.State
 	// Encoded on the stack and copied once into the string (a relay
-	// publishes a thousand of these a round).
+	// publishes thousands of these a round).
 	var buf [2048]byte
-	out = append(out,
-		Put{hb, "tick", string(t.AppendJSON(buf[:0])), s},
-		Put{hb, "epoch", float64(t.Epoch), s},
-		Put{hb, "seq", float64(t.Seq), s},
-		Put{hb, "head", t.Head.String(), s})
+	out = append(out, Put{hb, "tick", string(t.AppendJSON(buf[:0])), s})
+	if len(p.Entries) > 0 {
+		// Idle ticks leave epoch, seq and head as they are (a third of
+		// the relay's work per idle tick was rewriting them unchanged).
+		out = append(out,
+			Put{hb, "epoch", float64(t.Epoch), s},
+			Put{hb, "seq", float64(t.Seq), s},
+			Put{hb, "head", t.Head.String(), s})
+	}
 	return out
 }
 

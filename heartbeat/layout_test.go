@@ -54,6 +54,34 @@ func TestLayoutSeedFormula(t *testing.T) {
 	}
 }
 
+// The heartbeat node's epoch, seq and head move with publications that
+// carry entries; an idle tick writes tick alone.
+func TestLayoutIdleTickWritesTickAlone(t *testing.T) {
+	s := sampleStream()
+	meta := s.Seq.Meta()
+	hb := heartbeat.HeartbeatSoul(meta.Instance)
+	fields := func(p heartbeat.Publication) map[string]any {
+		out := map[string]any{}
+		for _, x := range heartbeat.PublicationPuts(p) {
+			if x.Soul == hb {
+				if x.State != p.Tick.State {
+					t.Fatalf("%s written at %v, tick at %v", x.Field, x.State, p.Tick.State)
+				}
+				out[x.Field] = x.Value
+			}
+		}
+		return out
+	}
+	tk := s.Ticks[len(s.Ticks)-1]
+	if got := fields(heartbeat.Publication{Meta: meta, Tick: tk}); len(got) != 1 || got["tick"] == nil {
+		t.Fatalf("idle tick wrote %v, want tick alone", got)
+	}
+	got := fields(heartbeat.Publication{Meta: meta, Entries: s.Entries, Tick: tk, Stored: true})
+	if len(got) != 4 || got["epoch"] != float64(tk.Epoch) || got["seq"] != float64(tk.Seq) || got["head"] != tk.Head.String() {
+		t.Fatalf("publication with entries wrote %v, want tick, epoch, seq and head", got)
+	}
+}
+
 func TestInboxRoundTrip(t *testing.T) {
 	s := sampleStream()
 	m := s.Entries[1].Message()

@@ -8,6 +8,7 @@ import (
 	"github.com/krestianstvo/luminary/api"
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/heartbeat"
+	"github.com/krestianstvo/luminary/internal/clock"
 )
 
 // publisher is the host's Sink: it queues publications without blocking
@@ -20,11 +21,11 @@ import (
 // Rounds are pipelined: building a round's diff (the publishing
 // goroutine), merging it (the graph's writer) and encoding its push frames
 // (the graph's answerer) run on different goroutines, so a round can be
-// built while the one before it is merged and pushed. At most Depth rounds
-// are on their way at once; beyond that the queue waits and collapses.
-// Every round's push frames are held (api.Held) and released by one
-// goroutine in the order the rounds were built, so followers receive
-// rounds in order whatever the pipelining.
+// built while the one before it is merged and encoded. At most
+// PublishDepth rounds are being built, merged or encoded at once; beyond
+// that the queue waits and collapses. Every round's push frames are held
+// (api.Held) and released by one goroutine in the order the rounds were
+// built, so followers receive rounds in order whatever the pipelining.
 //
 // Publications that carry entries are never dropped (their entries must
 // reach the graph, where followers fetch gaps). Idle ticks are dropped when
@@ -33,13 +34,12 @@ import (
 //
 // A round of idle ticks only is pushed with a playout delay
 // (Config.TickPlayout): the graph holds it at once, but its push frames
-// leave at the round's stamp plus the delay, or as soon as the next round
-// is ready to be pushed, whichever comes first. Publishing a round costs a
-// few milliseconds that vary from round to round (building the diff, the
-// merge, encoding a frame per follower); released at a fixed offset from
-// their stamps, ticks reach followers on a steady cadence. Rounds that
-// carry entries are pushed as soon as they are in the graph, after the
-// rounds before them.
+// leave at the round's stamp plus the delay (at once if publishing took
+// longer). Publishing a round costs milliseconds that vary from round to
+// round (building the diff, the merge, encoding a frame per follower);
+// released at a fixed offset from their stamps, ticks reach followers on a
+// steady cadence. A round that carries entries is pushed as soon as it is
+// in the graph, and the held rounds before it with it (in order).
 type publisher struct {
 	s     *Service
 	max   int
@@ -230,28 +230,105 @@ func (p *publisher) build(batch []heartbeat.Publication) (*round, graph.Graph) {
 }
 
 // releaser finishes the rounds in the order they were built: it waits for
-// each to be in the graph, counts it, pushes it (after the playout delay
-// for idle ticks) and frees its slot. It returns once rounds is closed
-// and drained.
+// each to be in the graph, counts it and frees its slot, then pushes it —
+// a round with entries at once (after every round before it), a round of
+// idle ticks at its stamp plus the playout delay. Rounds waiting for their
+// playout are held in build order; their number is bounded by the delay
+// over the tick period. Once ctx is done nothing waits. It returns once
+// rounds is closed and every round is pushed.
 func (p *publisher) releaser(ctx context.Context, rounds <-chan *round) {
-	var next *round
-	for {
-		r := next
-		if r == nil {
-			var ok bool
-			if r, ok = <-rounds; !ok {
-				return
-			}
+	var (
+		building []*round // taken off rounds, not yet in the graph (build order)
+		held     []*round // in the graph, waiting for their playout (build order)
+		timer    clock.Timer
+		timerFor *round
+	)
+	stopTimer := func() {
+		if timer != nil {
+			timer.Stop()
+			timer, timerFor = nil, nil
 		}
-		<-r.done
-		p.finish(r)
-		next = p.release(ctx, r, rounds)
-		<-p.slots
+	}
+	defer stopTimer()
+	stopping := ctx.Done()
+	push := func(n int) { // pushes the first n held rounds
+		for _, r := range held[:n] {
+			r.held.Release()
+		}
+		clear(held[:n])
+		held = held[n:]
 		p.mu.Lock()
-		p.inflight--
+		p.inflight -= n
 		p.settledLocked()
 		p.mu.Unlock()
 	}
+	for {
+		// Push every held round whose time has come (all of them once
+		// ctx is done).
+		now := p.s.clk.Now()
+		n := 0
+		for n < len(held) && (ctx.Err() != nil || !p.due(held[n]).After(now)) {
+			n++
+		}
+		if n > 0 {
+			push(n)
+		}
+		if rounds == nil && len(building) == 0 && len(held) == 0 {
+			return
+		}
+		var timerC <-chan time.Time
+		if len(held) > 0 {
+			if timerFor != held[0] {
+				stopTimer()
+				timer, timerFor = p.s.clk.NewTimer(p.due(held[0]).Sub(now)), held[0]
+			}
+			timerC = timer.C()
+		}
+		var doneC <-chan struct{}
+		if len(building) > 0 {
+			doneC = building[0].done
+		}
+		select {
+		case r, ok := <-rounds:
+			if !ok {
+				rounds = nil
+				continue
+			}
+			building = append(building, r)
+		case <-doneC:
+			r := building[0]
+			building = building[1:]
+			p.finish(r)
+			<-p.slots
+			held = append(held, r)
+			if !p.waits(ctx, r) {
+				push(len(held)) // this round goes now, after the ones before it
+			}
+		case <-timerC:
+			timer, timerFor = nil, nil
+		case <-stopping:
+			stopping = nil // from now on nothing waits (ctx.Err above)
+		}
+	}
+}
+
+// waits reports whether r is pushed after a playout delay: idle ticks
+// only, something to push, a delay configured, the service not stopping,
+// and the delay not already over (counted as late).
+func (p *publisher) waits(ctx context.Context, r *round) bool {
+	if !r.idle || r.held.Len() == 0 || p.s.cfg.TickPlayout <= 0 || ctx.Err() != nil {
+		return false
+	}
+	if !p.due(r).After(p.s.clk.Now()) {
+		p.s.m.playoutLate.Inc()
+		return false
+	}
+	return true
+}
+
+// due is when an idle round leaves: its stamp plus the playout delay.
+func (p *publisher) due(r *round) time.Time {
+	return time.UnixMicro(int64(r.stamp * 1000)).Add(p.s.cfg.TickPlayout)
 }
 
 // finish records what the graph made of r and starts the terms it opens.
@@ -274,41 +351,6 @@ func (p *publisher) finish(r *round) {
 	}
 	for _, inst := range r.terms {
 		p.s.termStarted(inst)
-	}
-}
-
-// release pushes r's frames: at once for a round with entries, or when
-// ctx is done; for idle ticks at r's stamp plus the playout delay, or as
-// soon as the next round is in the graph. It returns the next round if it
-// took it off rounds while waiting.
-func (p *publisher) release(ctx context.Context, r *round, rounds <-chan *round) (next *round) {
-	defer r.held.Release()
-	if !r.idle || r.held.Len() == 0 || p.s.cfg.TickPlayout <= 0 || ctx.Err() != nil {
-		return nil
-	}
-	at := time.UnixMicro(int64(r.stamp * 1000)).Add(p.s.cfg.TickPlayout)
-	wait := at.Sub(p.s.clk.Now())
-	if wait <= 0 {
-		p.s.m.playoutLate.Inc()
-		return nil
-	}
-	t := p.s.clk.NewTimer(wait)
-	defer t.Stop()
-	var nextDone <-chan struct{}
-	for {
-		select {
-		case <-t.C():
-			return next
-		case <-ctx.Done():
-			return next
-		case n, ok := <-rounds:
-			rounds = nil
-			if ok {
-				next, nextDone = n, n.done
-			}
-		case <-nextDone:
-			return next // the next round is ready: this one goes now
-		}
 	}
 }
 

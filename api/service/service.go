@@ -63,7 +63,10 @@ type Config struct {
 	// the relay this long after their stamp (or once they are published,
 	// if that takes longer), so followers receive them on a steady
 	// cadence whatever publishing each round costs; it adds as much to
-	// their latency. Rounds that carry entries are pushed at once.
+	// their latency. Rounds that carry entries are pushed at once (with
+	// the held rounds before them). A delay longer than the time a round
+	// takes to publish keeps the cadence steady under load (5,000 worlds:
+	// see BENCHMARKS.md).
 	// Default DefaultTickPlayout; negative disables the delay.
 	TickPlayout time.Duration
 
@@ -72,10 +75,10 @@ type Config struct {
 	// 4096: every world ticks in the same round, so one round alone queues
 	// one publication per world).
 	MaxPublishQueue int
-	// PublishDepth bounds the rounds on their way to the graph and the
-	// followers at once (built, being merged, being encoded, waiting for
-	// their playout); default 3. With 1, a round is built only once the
-	// one before it is pushed.
+	// PublishDepth bounds the rounds being built, merged into the graph
+	// and encoded for followers at once (default 3; rounds waiting for
+	// their playout do not count). With 1, a round is built only once the
+	// one before it is in the graph.
 	PublishDepth int
 	// MaxJoinsInFlight bounds the join bundles (snapshot data plus a page
 	// of the log) being served at once (default 4; see snapshot.go).

@@ -75,74 +75,118 @@ func heldRound(n int, idle bool, stamp float64) (*round, *fakeHeld) {
 	return &round{held: h, idle: idle, stamp: stamp, done: make(chan struct{})}, h
 }
 
-// TestPublisherRelease: idle ticks held at publication are pushed at their
-// stamp plus the playout delay; the next round being in the graph releases
-// them at once (and is handed back, taken off the channel); a next round
-// still on its way does not; a stamp already older than the delay, an
-// empty hold, a round with entries or a stopping service wait for nothing.
+// releaserRun drives a publisher's releaser as submit would.
+type releaserRun struct {
+	p      *publisher
+	rounds chan *round
+	exited chan struct{}
+}
+
+func startReleaser(p *publisher, ctx context.Context) *releaserRun {
+	r := &releaserRun{p: p, rounds: make(chan *round, 16), exited: make(chan struct{})}
+	go func() { defer close(r.exited); p.releaser(ctx, r.rounds) }()
+	return r
+}
+
+// submit hands r over as built (it is in the graph once r.done closes).
+func (rr *releaserRun) submit(r *round) {
+	rr.p.slots <- struct{}{}
+	rr.p.mu.Lock()
+	rr.p.inflight++
+	rr.p.mu.Unlock()
+	rr.rounds <- r
+}
+
+func released(h *fakeHeld) bool {
+	select {
+	case <-h.released:
+		return true
+	default:
+		return false
+	}
+}
+
+// TestPublisherRelease: a round of idle ticks is pushed at its stamp plus
+// the playout delay, not before, whatever follows it into the graph; a
+// round with entries goes at once, after the held rounds before it; a
+// stamp already older than the delay (counted late) or an empty hold
+// waits for nothing; once the service stops nothing waits.
 func TestPublisherRelease(t *testing.T) {
 	clk := clock.NewFake(time.UnixMilli(1_800_000_000_000))
 	reg := prometheus.NewRegistry()
 	p := newPublisher(&Service{clk: clk, cfg: Config{TickPlayout: 25 * time.Millisecond}, m: newMetrics(reg)}, 16, 3)
-	start := func(r *round, ctx context.Context, rounds <-chan *round) chan *round {
-		done := make(chan *round, 1)
-		go func() { done <- p.release(ctx, r, rounds) }()
-		return done
-	}
-	bg := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
+	rr := startReleaser(p, ctx)
+	now := func() float64 { return float64(clk.Now().UnixMilli()) }
 
-	// Published 5 ms after its stamp: held 20 ms more.
-	r, h := heldRound(2, true, float64(clk.Now().UnixMilli()-5))
-	rounds := make(chan *round, 3)
-	done := start(r, bg, rounds)
+	// Published 5 ms after its stamp: held 20 ms more, even though the
+	// next round is in the graph meanwhile (it waits for its own time).
+	r0, h0 := heldRound(2, true, now()-5)
+	r1, h1 := heldRound(2, true, now()+10)
+	rr.submit(r0)
+	rr.submit(r1)
+	close(r0.done)
 	clk.BlockUntil(1)
-	next, _ := heldRound(2, true, float64(clk.Now().UnixMilli()+50))
-	rounds <- next // on its way, not in the graph yet: no reason to hurry
+	close(r1.done)
 	clk.Advance(19 * time.Millisecond)
-	select {
-	case <-h.released:
+	if released(h0) {
 		t.Fatal("released 1 ms before stamp + playout")
-	default:
 	}
 	clk.Advance(time.Millisecond)
-	<-h.released
-	if got := <-done; got != next {
-		t.Fatalf("release returned %p, want the round it took off the channel (%p)", got, next)
+	<-h0.released
+	if released(h1) {
+		t.Fatal("the next round left with the first, before its own time")
 	}
-
-	// The next round is in the graph: this one goes at once.
-	r, h = heldRound(2, true, float64(clk.Now().UnixMilli()))
-	done = start(r, bg, rounds)
 	clk.BlockUntil(1)
-	next, _ = heldRound(2, true, float64(clk.Now().UnixMilli()+50))
-	rounds <- next
-	close(next.done)
-	<-h.released
-	if got := <-done; got != next {
-		t.Fatalf("release returned %p, want the next round %p", got, next)
+	clk.Advance(15 * time.Millisecond) // r1: stamp +10, +25
+	<-h1.released
+
+	// A round with entries goes at once, after the held round before it.
+	var order []int
+	r2, h2 := heldRound(2, true, now())
+	r3, h3 := heldRound(2, false, now()+1)
+	h2.order, h2.id, h3.order, h3.id = &order, 2, &order, 3
+	rr.submit(r2)
+	rr.submit(r3)
+	close(r2.done)
+	clk.BlockUntil(1)
+	close(r3.done)
+	<-h3.released
+	if len(order) != 2 || order[0] != 2 || order[1] != 3 {
+		t.Fatalf("pushed %v, want [2 3]", order)
 	}
 
 	for _, c := range []struct {
 		name  string
 		n     int
-		idle  bool
-		ctx   func() context.Context
 		stamp float64
 	}{
-		{"late", 2, true, context.Background, float64(clk.Now().UnixMilli() - 30)},
-		{"empty", 0, true, context.Background, float64(clk.Now().UnixMilli())},
-		{"entries", 2, false, context.Background, float64(clk.Now().UnixMilli())},
-		{"stopping", 2, true, func() context.Context { ctx, cancel := context.WithCancel(bg); cancel(); return ctx }, float64(clk.Now().UnixMilli())},
+		{"late", 2, now() - 30},
+		{"empty", 0, now()},
 	} {
-		r, h := heldRound(c.n, c.idle, c.stamp)
-		if got := <-start(r, c.ctx(), rounds); got != nil {
-			t.Fatalf("%s: returned a next round", c.name)
-		}
-		select {
-		case <-h.released:
-		default:
-			t.Fatalf("%s: not released at once", c.name)
-		}
+		r, h := heldRound(c.n, true, c.stamp)
+		rr.submit(r)
+		close(r.done)
+		<-h.released // with no clock movement
+	}
+
+	// Stopping: a held round goes at once, and so does one still being
+	// merged when it lands.
+	r4, h4 := heldRound(2, true, now())
+	r5, h5 := heldRound(2, true, now()+1)
+	rr.submit(r4)
+	rr.submit(r5)
+	close(r4.done)
+	clk.BlockUntil(1)
+	cancel()
+	<-h4.released
+	close(r5.done)
+	<-h5.released
+	<-p.idle()
+	close(rr.rounds)
+	<-rr.exited
+	if len(p.slots) != 0 {
+		t.Fatalf("%d slots still taken", len(p.slots))
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -156,51 +200,5 @@ func TestPublisherRelease(t *testing.T) {
 	}
 	if got != 1 {
 		t.Fatalf("tick_playout_late_total = %v, want 1 (the late batch)", got)
-	}
-}
-
-// TestPublisherPipeline: rounds answered by the graph are pushed in the
-// order they were built, whatever order they were answered in would allow
-// (here: the second is ready while the first waits for its playout), each
-// frees its slot, and idle() reports the pipeline empty only after the
-// last is pushed.
-func TestPublisherPipeline(t *testing.T) {
-	clk := clock.NewFake(time.UnixMilli(1_800_000_000_000))
-	p := newPublisher(&Service{clk: clk, cfg: Config{TickPlayout: 25 * time.Millisecond}, m: newMetrics(prometheus.NewRegistry())}, 16, 3)
-	rounds := make(chan *round, 3)
-	var order []int
-	var rs []*round
-	now := float64(clk.Now().UnixMilli())
-	for i, idle := range []bool{true, true, false} {
-		r, h := heldRound(1, idle, now+float64(i))
-		h.order, h.id = &order, i
-		rs = append(rs, r)
-		p.slots <- struct{}{}
-		p.mu.Lock()
-		p.inflight++
-		p.mu.Unlock()
-		rounds <- r
-	}
-	empty := p.idle()
-	released := make(chan struct{})
-	go func() { defer close(released); p.releaser(context.Background(), rounds) }()
-	close(rs[0].done)
-	clk.BlockUntil(1) // round 0 waits for its playout
-	close(rs[1].done) // round 1 is ready: round 0 goes now
-	clk.BlockUntil(1) // round 1 waits for its playout
-	select {
-	case <-empty:
-		t.Fatal("idle before the rounds were pushed")
-	default:
-	}
-	close(rs[2].done) // round 2 (entries) is ready: 1 goes, then 2
-	<-empty
-	close(rounds)
-	<-released
-	if len(order) != 3 || order[0] != 0 || order[1] != 1 || order[2] != 2 {
-		t.Fatalf("pushed in order %v, want [0 1 2]", order)
-	}
-	if len(p.slots) != 0 {
-		t.Fatalf("%d slots still taken", len(p.slots))
 	}
 }

@@ -37,6 +37,7 @@ type ServiceFlags struct {
 	MaxWorlds        int           `default:"1000" env:"LUMINARY_MAX_WORLDS" help:"Most worlds this relay hosts."`
 	DrainTimeout     time.Duration `default:"5s" env:"LUMINARY_DRAIN_TIMEOUT" help:"How long shutdown waits for queued messages to become durable."`
 	TickPlayout      time.Duration `default:"25ms" env:"LUMINARY_TICK_PLAYOUT" help:"Playout delay of idle ticks: each leaves the relay this long after its stamp, so followers get a steady cadence (0 pushes at once; rounds with messages never wait)."`
+	PublishDepth     int           `default:"3" env:"LUMINARY_PUBLISH_DEPTH" help:"Tick rounds being written to the graph and encoded for followers at once (rounds waiting for their playout do not count)."`
 	RemoteMetronomes bool          `default:"true" negatable:"" env:"LUMINARY_REMOTE_METRONOMES" help:"Let a peer holding a world's tick role run its metronome through this relay (every batch is checked; the relay stands by). --no-remote-metronomes keeps every metronome on the relay."`
 }
 
@@ -103,6 +104,7 @@ func (f ServiceFlags) openService(db *graph.DB, data string, demo bool, logger *
 	cfg.Host.DrainTimeout = f.DrainTimeout
 	cfg.Remote.Disabled = !f.RemoteMetronomes
 	cfg.TickPlayout = f.TickPlayout
+	cfg.PublishDepth = f.PublishDepth
 	if f.TickPlayout <= 0 {
 		cfg.TickPlayout = -1 // service.Config: negative disables, zero takes the default
 	}
