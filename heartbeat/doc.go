@@ -132,7 +132,10 @@
 // kill -9 time resumes above every value ever published, even idle ticks
 // that were never stored (table B row 2). All instances of one rate tick on
 // one grid of the host's clock, so one round — one signature — serves them
-// all whatever their start times. If
+// all whatever their start times; an idle tick is stamped at its slot on that
+// grid (the latest grid point its round has passed), not at the moment the
+// round got the CPU, so a late round shifts neither Croquet time nor the
+// cadence followers see (a tick with entries is stamped after them). If
 // the base lies ahead of the wall clock (a restart within Δ), the host waits
 // up to MaxStartWait for the wall clock to catch up, so that gun.js peers —
 // which defer states ahead of their clock — are not held back; beyond that it

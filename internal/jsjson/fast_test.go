@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -188,5 +189,20 @@ func BenchmarkAppendNumberState(b *testing.B) {
 	buf := make([]byte, 0, 64)
 	for b.Loop() {
 		buf = AppendNumber(buf[:0], 1764251234567.123)
+	}
+}
+
+// A put frame as a gun.js SEA user sends it: the value is the signed
+// wrapper, JSON text inside a JSON string (escaped quotes throughout).
+func BenchmarkParseSEAPutFrame(b *testing.B) {
+	inner := `SEA{"m":{"#":"~AkjhU7rHd1vS2H3xq0n2lJ5s7N0Wq3f4i9oP6Kz1c2d3.bench","." :"f1",":":"` + strings.Repeat("v", 180) + `",">":1764251234567.123},"s":"MEUCIQDx7yJ3m0lZ2nV4l6Q8b1c2d3e4f5g6h7i8j9k0l1m2nAIgQ5r6s7t8u9v0w1x2y3z4A5B6C7D8E9F0G1H2I3J4K5L="}`
+	frame := []byte(`{"put":{"~AkjhU7rHd1vS2H3xq0n2lJ5s7N0Wq3f4i9oP6Kz1c2d3.bench":{"_":{"#":"~AkjhU7rHd1vS2H3xq0n2lJ5s7N0Wq3f4i9oP6Kz1c2d3.bench",">":{"f1":1764251234567.123}},"f1":` +
+		string(AppendString(nil, inner)) + `}},"#":"abcdefghij"}`)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(frame, Limits{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
