@@ -121,7 +121,8 @@ type Sink interface {
 // instance of the round is settled, so that a round is never written out
 // in pieces (the instances of a later piece would reach followers one
 // write later than the rest, which they see as jitter). The slice is the
-// sink's to keep.
+// host's: it is reused for the next round, so the sink copies what it
+// keeps (the publications themselves are the sink's).
 type RoundSink interface {
 	Sink
 	PublishRound(ps []Publication)
@@ -171,6 +172,11 @@ type Host struct {
 	wide        float64
 	renewing    bool              // a renewal of wide is being appended in the background
 	renewed     chan renewOutcome // its outcome (capacity 1)
+	// Step's scratch, reused round after round (5,000 worlds at 20 ticks/s
+	// allocated 40 MB/s in these alone).
+	workBuf  []stepWork
+	recBuf   []TickRecord
+	roundBuf []Publication
 
 	stats struct {
 		rounds, ticks, entries, stored, stepDowns atomic.Uint64
@@ -517,22 +523,22 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		h.maintain(ctx, in, el)
 	}
 
-	type work struct {
-		in      *hosted
-		items   []*pending
-		results []itemResult
-		entries []Entry
-		rec     int // index in recs, -1 for none
-		batch   Batch
-		write   bool
+	type work = stepWork
+	if cap(h.workBuf) < len(insts) {
+		h.workBuf = make([]work, 0, len(insts)) // never grows below: works point into it
 	}
-	var works []*work
-	var recs []TickRecord
+	works := h.workBuf[:0]
+	recs := h.recBuf[:0]
+	defer func() {
+		clear(works) // do not pin requests and entries until the next round
+		h.recBuf = recs[:0]
+	}()
 	for _, in := range insts {
 		if !in.active || in.seq == nil {
 			continue
 		}
-		w := &work{in: in, rec: -1}
+		works = append(works, work{in: in, rec: -1})
+		w := &works[len(works)-1]
 		if in.epochEntry != nil {
 			w.entries = append(w.entries, *in.epochEntry)
 			in.epochEntry = nil
@@ -568,7 +574,6 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 			w.batch.Meta = &m
 		}
 		w.write = !w.batch.empty()
-		works = append(works, w)
 	}
 	// One reserved mark for the whole host (see doc.go): when any term's
 	// last issued state comes within half of ReserveAhead of it, raise it
@@ -579,11 +584,12 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 	// its fsync; a state not covered (a term's first, or a renewal slower
 	// than ReserveAhead/2) puts the mark in this round's own append.
 	if err := h.collectRenewal(false); err != nil {
-		return 0, h.fail(err, works2pending(works, func(w *work) []*pending { return w.items }))
+		return 0, h.fail(err, works2pending(works))
 	}
 	var wide float64
 	covered := true
-	for _, w := range works {
+	for i := range works {
+		w := &works[i]
 		w.in.seq.Reserved(h.wide)
 		if _, need := w.in.seq.Reservation(); need {
 			wide = max(wide, w.in.seq.LastState()+float64(h.cfg.ReserveAhead.Microseconds())/1000)
@@ -610,14 +616,15 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		h.stats.rounds.Add(1)
 	}
 	if err != nil {
-		return 0, h.fail(err, works2pending(works, func(w *work) []*pending { return w.items }))
+		return 0, h.fail(err, works2pending(works))
 	}
 	var batches []Batch
 	var idx []int
 	if wide > 0 {
 		batches = append(batches, Batch{Instance: AllInstances, Holder: h.holder, Reserve: wide})
 	}
-	for i, w := range works {
+	for i := range works {
+		w := &works[i]
 		if w.rec >= 0 && len(w.entries) > 0 {
 			t := ticks[w.rec]
 			w.batch.Tick = &t
@@ -641,29 +648,31 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		}
 		if appendErr != nil && !errors.As(appendErr, &ae) {
 			h.cfg.Logger.Error("heartbeat: durable append failed; host stops", "err", appendErr)
-			return 0, h.fail(appendErr, works2pending(works, func(w *work) []*pending { return w.items }))
+			return 0, h.fail(appendErr, works2pending(works))
 		}
 	}
 	off := 0
 	if wide > 0 {
 		if err := BatchErr(appendErr, 0); err != nil {
 			h.cfg.Logger.Error("heartbeat: log-wide reserved mark refused; host stops", "err", err)
-			return 0, h.fail(err, works2pending(works, func(w *work) []*pending { return w.items }))
+			return 0, h.fail(err, works2pending(works))
 		}
 		h.wide, off = max(h.wide, wide), 1
 	}
 	batchErr := map[int]error{}
 	rs, _ := h.cfg.Sink.(RoundSink)
-	var round []Publication
-	if rs != nil {
-		round = make([]Publication, 0, len(works))
-	}
+	round := h.roundBuf[:0]
+	defer func() {
+		clear(round) // the sink copied what it keeps
+		h.roundBuf = round[:0]
+	}()
 	for j, i := range idx {
 		if err := BatchErr(appendErr, off+j); err != nil {
 			batchErr[i] = err
 		}
 	}
-	for i, w := range works {
+	for i := range works {
+		w := &works[i]
 		in := w.in
 		if err := batchErr[i]; err != nil {
 			h.cfg.Logger.Warn("heartbeat: append refused; stepping down", "instance", in.ic.Instance, "epoch", in.grant.Epoch, "err", err)
@@ -727,10 +736,21 @@ type itemResult struct {
 	err   error
 }
 
-func works2pending[W any](ws []W, f func(W) []*pending) []*pending {
+// stepWork is what Step does for one instance in one round.
+type stepWork struct {
+	in      *hosted
+	items   []*pending
+	results []itemResult
+	entries []Entry
+	rec     int // index in recs, -1 for none
+	batch   Batch
+	write   bool
+}
+
+func works2pending(ws []stepWork) []*pending {
 	var out []*pending
-	for _, w := range ws {
-		out = append(out, f(w)...)
+	for i := range ws {
+		out = append(out, ws[i].items...)
 	}
 	return out
 }

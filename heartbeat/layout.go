@@ -134,8 +134,14 @@ func MetaPuts(m Meta) []Put {
 // entry in its log block (plus presence, snapshot and inbox-ack fields), then
 // the tick on the heartbeat node.
 func PublicationPuts(p Publication) []Put {
+	return AppendPublicationPuts(make([]Put, 0, 5+4*len(p.Entries)), p)
+}
+
+// AppendPublicationPuts appends the writes of [PublicationPuts] to dst (a
+// relay reuses one buffer for a round of thousands of publications).
+func AppendPublicationPuts(dst []Put, p Publication) []Put {
 	i := p.Meta.Instance
-	out := make([]Put, 0, 5+4*len(p.Entries))
+	out := dst
 	for k := range p.Entries {
 		e := &p.Entries[k]
 		s := e.State

@@ -55,6 +55,7 @@ type publisher struct {
 	// Owned by the publishing goroutine.
 	meta   map[string]bool   // instances whose MetaPuts were written by this process
 	epochs map[string]uint64 // last epoch seen per instance
+	puts   []heartbeat.Put   // scratch for one publication's writes
 }
 
 // round is one diff on its way through the graph: built by the publishing
@@ -224,8 +225,10 @@ func (p *publisher) build(batch []heartbeat.Publication) (*round, graph.Graph) {
 			p.epochs[inst] = e
 			r.terms = append(r.terms, inst)
 		}
-		addPuts(diff, heartbeat.PublicationPuts(*pub))
+		p.puts = heartbeat.AppendPublicationPuts(p.puts[:0], *pub)
+		addPuts(diff, p.puts)
 	}
+	clear(p.puts[:cap(p.puts)]) // do not pin tick texts and entries
 	return r, diff
 }
 
