@@ -44,7 +44,10 @@ type AcceptorConfig struct {
 //     ([ErrFuture]);
 //   - every message entry carries a valid author signature, by a key holding
 //     the message role, with a timestamp inside the window of its state
-//     ([ErrTimestampWindow]); no message is sequenced twice ([ErrDuplicate]).
+//     ([ErrTimestampWindow]); no message is sequenced twice ([ErrDuplicate]);
+//   - it carries no snapshot entry: members' votes go to the relay's own
+//     host only, so a remote sequencer cannot have gathered a quorum
+//     ([ErrNotAuthorised]).
 //
 // A refused batch leaves nothing stored. The relay's own [Host] does not go
 // through the Acceptor (it validates by construction and the log's
@@ -197,6 +200,12 @@ func (a *Acceptor) checkEntry(ctx context.Context, e *Entry, signer string, epoc
 		if e.Author != signer {
 			return fmt.Errorf("heartbeat: epoch entry %d names %s, signer is %s: %w", e.Seq, e.Author, signer, ErrNotAuthorisedToTick)
 		}
+	case KindSnapshot:
+		// Votes reach only the relay's own host (a remote holder is never
+		// handed them), so a snapshot entry from a remote sequencer was
+		// not chosen by the members: accepting it would let a tick-role
+		// key point late joiners at any state it likes.
+		return fmt.Errorf("heartbeat: entry %d: snapshots are accepted by the relay's own sequencer only: %w", e.Seq, ErrNotAuthorised)
 	case KindMessage:
 		m := e.Message()
 		if err := m.Verify(a.cfg.Verifier); err != nil {

@@ -190,3 +190,20 @@ func TestAcceptorRefusesFutureStateAndForgedAuthor(t *testing.T) {
 		t.Fatal("stored")
 	}
 }
+
+// A remote sequencer cannot log a snapshot: members' votes never reach it,
+// so the entry would be its own choice of the state late joiners load.
+func TestAcceptorRefusesRemoteSnapshotEntry(t *testing.T) {
+	r := newRemote(t)
+	r.s.Elapsed += time.Millisecond
+	e := r.s.Seq.Append(heartbeat.Entry{Kind: heartbeat.KindSnapshot, Ref: 1, RefHash: heartbeat.SHA256([]byte("any state")),
+		Payload: `["` + heartbeattest.Signer(1).Public() + `"]`}, r.s.Elapsed)
+	r.s.Entries = append(r.s.Entries, e)
+	err := r.acc.Accept(ctx, r.batch(0, true))
+	if !errors.Is(err, heartbeat.ErrNotAuthorised) || heartbeat.Reason(err) != "restricted: not authorised" {
+		t.Fatalf("snapshot entry from a remote sequencer: %v (reason %q)", err, heartbeat.Reason(err))
+	}
+	if r.head(t) != 0 || len(r.pubs) != 0 {
+		t.Fatal("stored or published")
+	}
+}
