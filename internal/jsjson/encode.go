@@ -237,38 +237,48 @@ func AppendString(dst []byte, s string) []byte {
 				continue
 			}
 			dst = append(dst, s[start:i]...)
-			if u, ok := wtf8Surrogate(s[i:]); ok {
-				dst = append(dst, '\\', 'u', hexDigits[u>>12], hexDigits[u>>8&0xF], hexDigits[u>>4&0xF], hexDigits[u&0xF])
-				i += 3
-			} else {
-				dst = append(dst, "\uFFFD"...)
-				i++
-			}
+			var n int
+			dst, n = appendInvalid(dst, s[i:])
+			i += n
 			start = i
 			continue
 		}
 		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
+		dst = appendEscape(dst, c)
 		i++
 		start = i
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendInvalid writes the invalid UTF-8 at the start of s (a WTF-8
+// surrogate as its \udxxx escape, any other byte as U+FFFD) and returns how
+// many bytes of s it took.
+func appendInvalid(dst []byte, s string) ([]byte, int) {
+	if u, ok := wtf8Surrogate(s); ok {
+		return append(dst, '\\', 'u', hexDigits[u>>12], hexDigits[u>>8&0xF], hexDigits[u>>4&0xF], hexDigits[u&0xF]), 3
+	}
+	return append(dst, "\uFFFD"...), 1
+}
+
+// appendEscape writes the escape of an ASCII byte that is not strSafe.
+func appendEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 }
 
 // specialBytes flags (with its high bit) the first of the eight bytes of

@@ -20,38 +20,18 @@ func appendStringBytewise(dst []byte, s string) []byte {
 		case strSafe[c]:
 			dst = append(dst, c)
 			i++
-		case c >= utf8.RuneSelf:
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || size != 1 {
+		case c < utf8.RuneSelf:
+			dst = appendEscape(dst, c)
+			i++
+		default:
+			if r, size := utf8.DecodeRuneInString(s[i:]); r != utf8.RuneError || size != 1 {
 				dst = append(dst, s[i:i+size]...)
 				i += size
 				continue
 			}
-			if u, ok := wtf8Surrogate(s[i:]); ok {
-				dst = append(dst, '\\', 'u', hexDigits[u>>12], hexDigits[u>>8&0xF], hexDigits[u>>4&0xF], hexDigits[u&0xF])
-				i += 3
-			} else {
-				dst = append(dst, "\uFFFD"...)
-				i++
-			}
-		default:
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
+			var n int
+			dst, n = appendInvalid(dst, s[i:])
+			i += n
 		}
 	}
 	return append(dst, '"')
