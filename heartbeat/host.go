@@ -523,9 +523,8 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		h.maintain(ctx, in, el)
 	}
 
-	type work = stepWork
 	if cap(h.workBuf) < len(insts) {
-		h.workBuf = make([]work, 0, len(insts)) // never grows below: works point into it
+		h.workBuf = make([]stepWork, 0, len(insts)) // never grows below: works point into it
 	}
 	works := h.workBuf[:0]
 	recs := h.recBuf[:0]
@@ -537,7 +536,7 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		if !in.active || in.seq == nil {
 			continue
 		}
-		works = append(works, work{in: in, rec: -1})
+		works = append(works, stepWork{in: in, rec: -1})
 		w := &works[len(works)-1]
 		if in.epochEntry != nil {
 			w.entries = append(w.entries, *in.epochEntry)

@@ -44,7 +44,7 @@ type publisher struct {
 	s     *Service
 	max   int
 	wake  chan struct{}
-	slots chan struct{} // one per round on its way (bounds the pipeline)
+	slots chan struct{} // one per round being built, merged or encoded (PublishDepth)
 
 	mu       sync.Mutex
 	queue    []heartbeat.Publication
@@ -164,7 +164,8 @@ func (p *publisher) settledLocked() {
 }
 
 // submit builds a round from everything queued now and hands it to the
-// graph, waiting while Depth rounds are on their way.
+// graph, waiting while PublishDepth rounds are being built, merged or
+// encoded.
 func (p *publisher) submit(rounds chan<- *round) {
 	p.mu.Lock()
 	batch := p.queue
