@@ -278,3 +278,46 @@ func TestSeqWireIdleTickRate(t *testing.T) {
 		t.Fatalf("%d of %d back-to-back idle ticks passed the limiter, want at most %d", passed, n, most)
 	}
 }
+
+// TestSeqWirePresenceHanded: a remote holder's batches may log only the
+// joins and leaves the relay handed it. A batch that logs a join of a key
+// the relay never reported present is refused whole (nothing stored);
+// the same term's batch without it is accepted.
+func TestSeqWirePresenceHanded(t *testing.T) {
+	kr := testKey(t)
+	url, inst, svc := seqRelay(t, kr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := &seqWire{c: dialTest(t, url, kr), holder: kr.Public().String(), ttl: 10 * time.Second, timeout: 5 * time.Second}
+	g, err := r.Acquire(ctx, inst, r.holder, r.ttl, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.State(ctx, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := func(forged string) heartbeat.Batch {
+		s := heartbeattest.NewStream(heartbeat.KeySigner(kr), inst, g.Epoch, st.Head, st.Meta, st.Bound(), time.Now())
+		if forged != "" {
+			s.Elapsed += time.Millisecond
+			s.Entries = append(s.Entries, s.Seq.Append(heartbeat.Entry{Kind: heartbeat.KindJoin, Author: forged}, s.Elapsed))
+		}
+		tk := s.Tick(time.Millisecond)
+		return heartbeat.Batch{Instance: inst, Entries: s.Entries, Tick: &tk, Reserve: s.Reserve}
+	}
+	err = r.Append(ctx, []heartbeat.Batch{term(testKey(t).Public().String())})
+	var ae heartbeat.AppendError
+	if !errors.As(err, &ae) || len(ae) != 1 || !errors.Is(ae[0], heartbeat.ErrNotAuthorised) {
+		t.Fatalf("a join the relay never handed: %v, want restricted: not authorised", err)
+	}
+	if now, err := svc.Log().State(ctx, inst); err != nil || now.Head != st.Head {
+		t.Fatalf("log changed by a refused batch: %+v → %+v (%v)", st.Head, now.Head, err)
+	}
+	if err := r.Append(ctx, []heartbeat.Batch{term("")}); err != nil {
+		t.Fatalf("the term's batch without the forged join: %v", err)
+	}
+	if now, err := svc.Log().State(ctx, inst); err != nil || now.Head.Seq != st.Head.Seq+1 {
+		t.Fatalf("epoch entry not stored: head %+v (%v)", now.Head, err)
+	}
+}

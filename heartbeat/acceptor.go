@@ -27,6 +27,11 @@ type AcceptorConfig struct {
 	WindowPast   time.Duration // 120 s: message timestamp vs its sequenced state
 	WindowFuture time.Duration // 30 s
 	MaxEntries   int           // 4,096 entries per batch
+	// Presence, if set, judges each join and leave entry in a batch
+	// (kind KindJoin or KindLeave, client = the entry's author) before it
+	// is accepted: a relay allows only the presence it handed the holder.
+	// A non-nil error refuses the batch with ErrNotAuthorised.
+	Presence func(instance, holder string, epoch uint64, kind Kind, client string) error
 }
 
 // Acceptor is the relay side of a remote sequencer: a peer that holds the
@@ -47,7 +52,8 @@ type AcceptorConfig struct {
 //     ([ErrTimestampWindow]); no message is sequenced twice ([ErrDuplicate]);
 //   - it carries no snapshot entry: members' votes go to the relay's own
 //     host only, so a remote sequencer cannot have gathered a quorum
-//     ([ErrNotAuthorised]).
+//     ([ErrNotAuthorised]); every join and leave passes the Presence hook
+//     (the relay allows only the presence it handed the holder).
 //
 // A refused batch leaves nothing stored. The relay's own [Host] does not go
 // through the Acceptor (it validates by construction and the log's
@@ -199,6 +205,12 @@ func (a *Acceptor) checkEntry(ctx context.Context, e *Entry, signer string, epoc
 	case KindEpoch:
 		if e.Author != signer {
 			return fmt.Errorf("heartbeat: epoch entry %d names %s, signer is %s: %w", e.Seq, e.Author, signer, ErrNotAuthorisedToTick)
+		}
+	case KindJoin, KindLeave:
+		if a.cfg.Presence != nil {
+			if err := a.cfg.Presence(e.Instance, signer, epoch, e.Kind, e.Author); err != nil {
+				return fmt.Errorf("heartbeat: entry %d: %s of %s: %w: %w", e.Seq, e.Kind, e.Author, ErrNotAuthorised, err)
+			}
 		}
 	case KindSnapshot:
 		// Votes reach only the relay's own host (a remote holder is never

@@ -70,9 +70,11 @@ import (
 // sequencer", or that it still holds when it loses the lease, are handed to
 // whoever sequences next (a message is never sequenced twice: the log's
 // message index makes a resubmission a duplicate with the original seq).
-// The holder logs presence (joins and leaves) from what the relay sends;
-// snapshot votes are sequenced only by the relay's host, so during a
-// remote's term they wait for the relay's next term.
+// The holder logs presence (joins and leaves) from what the relay sends,
+// and only that: a batch logging a join or leave the relay did not hand it
+// (handedPresence) is refused. Snapshot votes are sequenced only by the
+// relay's host, so during a remote's term they wait for the relay's next
+// term, and a remote batch carrying a snapshot entry is refused.
 const SeqMember = heartbeat.SeqMember
 
 // RemoteConfig bounds the remote metronomes a relay serves. Zero fields
@@ -204,6 +206,96 @@ type remoteHolder struct {
 	// idle bounds its idle ticks to twice the world's rate (each costs the
 	// relay a signature verification).
 	idle *rate.Limiter
+	// handed is the presence handed to it during its term: the only joins
+	// and leaves its batches may log.
+	handed *handedPresence
+}
+
+// handedPresence is what a relay has told one remote term about a world's
+// presence. The holder's host logs a join for a key handed as joining or
+// present in a full set it was handed, and a leave for a key handed as
+// leaving or absent from a full set (heartbeat.Host.SyncPresence), so
+// those are the only joins and leaves its batches may carry. The
+// allowances only grow during a term (a batch may arrive after later
+// changes were handed: a key handed as absent and then as joining may
+// still be logged as leaving, in that order), except that an accepted
+// join or leave uses up the event that allowed it.
+type handedPresence struct {
+	joins, leaves map[string]bool
+	sets          []map[string]bool // the last maxHandedSets full sets, oldest first
+}
+
+const (
+	maxHandedSets   = 4
+	maxHandedEvents = 4 * heartbeat.MaxWirePresence
+)
+
+func newHandedPresence() *handedPresence {
+	return &handedPresence{joins: map[string]bool{}, leaves: map[string]bool{}}
+}
+
+// event records a join (present) or leave handed to the holder; it
+// reports false when the bound on recorded events is reached (the entry
+// that event leads to will be refused).
+func (hp *handedPresence) event(key string, present bool) bool {
+	m := hp.leaves
+	if present {
+		m = hp.joins
+	}
+	if !m[key] && len(m) >= maxHandedEvents {
+		return false
+	}
+	m[key] = true
+	return true
+}
+
+// set records a full set handed to the holder.
+func (hp *handedPresence) set(keys []string) {
+	m := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		m[k] = true
+	}
+	if len(hp.sets) == maxHandedSets {
+		hp.sets = append(hp.sets[:0], hp.sets[1:]...)
+	}
+	hp.sets = append(hp.sets, m)
+}
+
+// allows reports whether the holder may log kind (join or leave) of key.
+func (hp *handedPresence) allows(kind heartbeat.Kind, key string) bool {
+	join := kind == heartbeat.KindJoin
+	if (join && hp.joins[key]) || (!join && hp.leaves[key]) {
+		return true
+	}
+	for _, set := range hp.sets {
+		if set[key] == join {
+			return true
+		}
+	}
+	return false
+}
+
+// used forgets the event that allowed an accepted join or leave.
+func (hp *handedPresence) used(kind heartbeat.Kind, key string) {
+	if kind == heartbeat.KindJoin {
+		delete(hp.joins, key)
+	} else {
+		delete(hp.leaves, key)
+	}
+}
+
+var errNotHanded = errors.New("the relay did not hand this holder that presence change")
+
+// checkPresence is the Acceptor's Presence hook: inst's current remote
+// term (holder at epoch) may log only the presence handed to it.
+func (r *remotes) checkPresence(inst, holder string, epoch uint64, kind heartbeat.Kind, client string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.holders[inst]
+	if h == nil || h.key != holder || h.epoch != epoch || !h.handed.allows(kind, client) {
+		return errNotHanded
+	}
+	return nil
 }
 
 type pendingMsg struct {
@@ -370,6 +462,14 @@ func (r *remotes) redispatchInstance(inst string) {
 func (r *remotes) accepted(pub heartbeat.Publication) {
 	for i := range pub.Entries {
 		e := &pub.Entries[i]
+		if e.Kind == heartbeat.KindJoin || e.Kind == heartbeat.KindLeave {
+			r.mu.Lock()
+			if h := r.holders[e.Instance]; h != nil && h.epoch == e.Epoch {
+				h.handed.used(e.Kind, e.Author)
+			}
+			r.mu.Unlock()
+			continue
+		}
 		if e.Kind != heartbeat.KindMessage {
 			continue
 		}
@@ -402,10 +502,11 @@ func (r *remotes) setHolder(inst, key string, peer *api.PeerInfo, epoch uint64) 
 	prev := r.holders[inst]
 	h := &remoteHolder{key: key, peer: peer, epoch: epoch, since: r.s.clk.Now()}
 	if prev != nil && prev.peer == peer && prev.epoch == epoch {
-		h.since, h.ticked, h.idle = prev.since, prev.ticked, prev.idle
+		h.since, h.ticked, h.idle, h.handed = prev.since, prev.ticked, prev.idle, prev.handed
 	} else {
 		tps := r.s.tps(inst)
 		h.idle = rate.NewLimiter(rate.Limit(2*tps), 2*tps)
+		h.handed = newHandedPresence()
 	}
 	r.holders[inst] = h
 	r.mu.Unlock()
@@ -476,9 +577,16 @@ func (r *remotes) termStarted(inst string) {
 // presenceChanged tells inst's remote holder, if any, that key joined or
 // left (the relay's own host is told by the presence tracker itself).
 func (r *remotes) presenceChanged(inst, key string, present bool) {
-	h := r.holder(inst)
+	r.mu.Lock()
+	h := r.holders[inst]
+	recorded := h != nil && h.handed.event(key, present)
+	r.mu.Unlock()
 	if h == nil {
 		return
+	}
+	if !recorded {
+		r.s.logger.Warn("service: too many presence changes handed to a remote term; its log of this one will be refused",
+			"instance", inst, "holder", h.key, "client", key)
 	}
 	body := presenceBody(inst)
 	if present {
@@ -496,6 +604,11 @@ func (r *remotes) syncPresence(h *remoteHolder, inst string) {
 	if len(cur) > heartbeat.MaxWirePresence {
 		cur = cur[:heartbeat.MaxWirePresence]
 	}
+	r.mu.Lock()
+	if now := r.holders[inst]; now != nil && now.key == h.key && now.epoch == h.epoch {
+		now.handed.set(cur)
+	}
+	r.mu.Unlock()
 	list := make([]any, len(cur))
 	for i, k := range cur {
 		list[i] = k

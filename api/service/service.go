@@ -288,7 +288,8 @@ func New(cfg Config) (*Service, error) {
 	s.remote = newRemotes(s)
 	acc, err := heartbeat.NewAcceptor(heartbeat.AcceptorConfig{Log: s.log, Lease: s.lease, Verifier: s.verifier,
 		Authorizer: heartbeat.AuthorizerFunc(s.authorize), Clock: cfg.Clock, Sink: remoteSink{s},
-		MaxAhead: cfg.Remote.MaxAhead, WindowPast: cfg.Host.WindowPast, WindowFuture: cfg.Host.WindowFuture})
+		MaxAhead: cfg.Remote.MaxAhead, WindowPast: cfg.Host.WindowPast, WindowFuture: cfg.Host.WindowFuture,
+		Presence: s.remote.checkPresence})
 	if err != nil {
 		return fail(err)
 	}

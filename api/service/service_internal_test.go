@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"testing"
 	"time"
@@ -200,5 +201,53 @@ func TestPublisherRelease(t *testing.T) {
 	}
 	if got != 1 {
 		t.Fatalf("tick_playout_late_total = %v, want 1 (the late batch)", got)
+	}
+}
+
+// handedPresence allows a remote term to log exactly what it was handed:
+// joins of keys handed as joining or present in a full set, leaves of keys
+// handed as leaving or absent from a full set; an accepted entry uses up
+// its event; only the last few full sets count.
+func TestHandedPresence(t *testing.T) {
+	hp := newHandedPresence()
+	join, leave := heartbeat.KindJoin, heartbeat.KindLeave
+	if hp.allows(join, "a") || hp.allows(leave, "a") {
+		t.Fatal("allowed before anything was handed")
+	}
+	hp.set([]string{"a", "b"})
+	for _, c := range []struct {
+		kind heartbeat.Kind
+		key  string
+		want bool
+	}{{join, "a", true}, {join, "b", true}, {join, "c", false}, {leave, "c", true}, {leave, "a", false}} {
+		if got := hp.allows(c.kind, c.key); got != c.want {
+			t.Errorf("after the set {a b}: %v %s allowed = %v, want %v", c.kind, c.key, got, c.want)
+		}
+	}
+	hp.event("c", true)  // c joined
+	hp.event("a", false) // a left
+	if !hp.allows(join, "c") || !hp.allows(leave, "a") {
+		t.Fatal("handed events not allowed")
+	}
+	hp.used(join, "c")
+	if !hp.allows(leave, "c") || hp.allows(join, "d") {
+		t.Fatal("c may still leave (absent from the set); d was never handed")
+	}
+	hp.used(leave, "a")
+	if hp.allows(leave, "a") {
+		t.Fatal("a's leave allowed after its event was used and with a in the set")
+	}
+	for i := range maxHandedSets {
+		hp.set([]string{fmt.Sprint("x", i)})
+	}
+	if hp.allows(join, "a") || !hp.allows(leave, "a") || !hp.allows(join, "x0") {
+		t.Fatal("the oldest set still counts, or the newer ones do not")
+	}
+	hp.joins = map[string]bool{}
+	for i := range maxHandedEvents {
+		hp.joins[fmt.Sprint("k", i)] = true
+	}
+	if hp.event("one-more", true) || !hp.event("k0", true) {
+		t.Fatal("the event bound: a new key must be refused, a recorded one kept")
 	}
 }
