@@ -215,6 +215,9 @@ func (c *Client) seqRequest(v any) {
 	case "presence":
 		c.seqPresence(o)
 		return
+	case "snapshot":
+		c.seqSnapshot(o)
+		return
 	default:
 		return
 	}
@@ -287,6 +290,49 @@ func (c *Client) seqPresence(o *jsjson.Object) {
 		keys = append(keys, k)
 	}
 	sq.host.SyncPresence(context.Background(), inst, keys, logged)
+}
+
+// seqSnapshot hands the host sequencing a world here the snapshot marker
+// the relay decided from the members' votes, to log as it is: the relay
+// accepts this term's batch only with exactly that marker.
+func (c *Client) seqSnapshot(o *jsjson.Object) {
+	iv, _ := o.Get("instance")
+	inst, _ := iv.(string)
+	c.mu.Lock()
+	sq := c.sequencers[inst]
+	c.mu.Unlock()
+	if sq == nil {
+		return
+	}
+	sv, _ := o.Get("seq")
+	seq, ok := sv.(float64)
+	hv, _ := o.Get("hash")
+	ht, ok2 := hv.(string)
+	vv, _ := o.Get("voters")
+	list, ok3 := vv.([]any)
+	if !ok || !ok2 || !ok3 || seq < 1 || seq != float64(uint64(seq)) || len(list) > heartbeat.MaxWirePresence {
+		c.log.Debug("client: malformed snapshot marker from the relay", "instance", inst)
+		return
+	}
+	hash, err := heartbeat.ParseHash(ht)
+	if err != nil {
+		c.log.Debug("client: malformed snapshot marker from the relay", "instance", inst, "err", err)
+		return
+	}
+	voters := make([]string, 0, len(list))
+	for _, v := range list {
+		k, ok := v.(string)
+		if !ok {
+			return
+		}
+		voters = append(voters, k)
+	}
+	// Only queues (no exchange with the relay): safe on the reader goroutine.
+	sq.host.AppendSnapshot(context.Background(), inst, uint64(seq), hash, voters, func(_ heartbeat.Receipt, err error) {
+		if err != nil && !errors.Is(err, heartbeat.ErrDuplicate) {
+			c.log.Debug("client: snapshot marker not logged", "instance", inst, "err", err)
+		}
+	})
 }
 
 // seqWire is the relay's log, lease and publication sink as a remote

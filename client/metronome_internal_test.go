@@ -279,11 +279,13 @@ func TestSeqWireIdleTickRate(t *testing.T) {
 	}
 }
 
-// TestSeqWirePresenceHanded: a remote holder's batches may log only the
-// joins and leaves the relay handed it. A batch that logs a join of a key
-// the relay never reported present is refused whole (nothing stored);
-// the same term's batch without it is accepted.
-func TestSeqWirePresenceHanded(t *testing.T) {
+// TestSeqWireLogsOnlyWhatRelayHanded: a remote holder's batches may log
+// only the joins and leaves the relay handed it, and only the snapshot
+// markers the relay decided from the members' votes. A batch that logs a
+// join of a key the relay never reported present, or a snapshot nobody
+// voted, is refused whole (nothing stored); the same term's batch without
+// it is accepted.
+func TestSeqWireLogsOnlyWhatRelayHanded(t *testing.T) {
 	kr := testKey(t)
 	url, inst, svc := seqRelay(t, kr)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -297,24 +299,30 @@ func TestSeqWirePresenceHanded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	term := func(forged string) heartbeat.Batch {
+	term := func(forged *heartbeat.Entry) heartbeat.Batch {
 		s := heartbeattest.NewStream(heartbeat.KeySigner(kr), inst, g.Epoch, st.Head, st.Meta, st.Bound(), time.Now())
-		if forged != "" {
+		if forged != nil {
 			s.Elapsed += time.Millisecond
-			s.Entries = append(s.Entries, s.Seq.Append(heartbeat.Entry{Kind: heartbeat.KindJoin, Author: forged}, s.Elapsed))
+			s.Entries = append(s.Entries, s.Seq.Append(*forged, s.Elapsed))
 		}
 		tk := s.Tick(time.Millisecond)
 		return heartbeat.Batch{Instance: inst, Entries: s.Entries, Tick: &tk, Reserve: s.Reserve}
 	}
-	err = r.Append(ctx, []heartbeat.Batch{term(testKey(t).Public().String())})
-	var ae heartbeat.AppendError
-	if !errors.As(err, &ae) || len(ae) != 1 || !errors.Is(ae[0], heartbeat.ErrNotAuthorised) {
-		t.Fatalf("a join the relay never handed: %v, want restricted: not authorised", err)
+	for name, forged := range map[string]*heartbeat.Entry{
+		"a join the relay never handed": {Kind: heartbeat.KindJoin, Author: testKey(t).Public().String()},
+		"a snapshot nobody voted": {Kind: heartbeat.KindSnapshot, Ref: 1, RefHash: heartbeat.SHA256([]byte("state")),
+			Payload: `["` + kr.Public().String() + `"]`},
+	} {
+		err = r.Append(ctx, []heartbeat.Batch{term(forged)})
+		var ae heartbeat.AppendError
+		if !errors.As(err, &ae) || len(ae) != 1 || !errors.Is(ae[0], heartbeat.ErrNotAuthorised) {
+			t.Fatalf("%s: %v, want restricted: not authorised", name, err)
+		}
+		if now, err := svc.Log().State(ctx, inst); err != nil || now.Head != st.Head {
+			t.Fatalf("%s: log changed by a refused batch: %+v → %+v (%v)", name, st.Head, now.Head, err)
+		}
 	}
-	if now, err := svc.Log().State(ctx, inst); err != nil || now.Head != st.Head {
-		t.Fatalf("log changed by a refused batch: %+v → %+v (%v)", st.Head, now.Head, err)
-	}
-	if err := r.Append(ctx, []heartbeat.Batch{term("")}); err != nil {
+	if err := r.Append(ctx, []heartbeat.Batch{term(nil)}); err != nil {
 		t.Fatalf("the term's batch without the forged join: %v", err)
 	}
 	if now, err := svc.Log().State(ctx, inst); err != nil || now.Head.Seq != st.Head.Seq+1 {

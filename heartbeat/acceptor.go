@@ -32,6 +32,10 @@ type AcceptorConfig struct {
 	// is accepted: a relay allows only the presence it handed the holder.
 	// A non-nil error refuses the batch with ErrNotAuthorised.
 	Presence func(instance, holder string, epoch uint64, kind Kind, client string) error
+	// Snapshot judges each snapshot entry (the relay accepts only the
+	// marker it decided from the members' votes and handed the holder:
+	// [Host.AppendSnapshot]). Nil refuses every snapshot entry.
+	Snapshot func(instance, holder string, epoch uint64, e *Entry) error
 }
 
 // Acceptor is the relay side of a remote sequencer: a peer that holds the
@@ -50,10 +54,10 @@ type AcceptorConfig struct {
 //   - every message entry carries a valid author signature, by a key holding
 //     the message role, with a timestamp inside the window of its state
 //     ([ErrTimestampWindow]); no message is sequenced twice ([ErrDuplicate]);
-//   - it carries no snapshot entry: members' votes go to the relay's own
-//     host only, so a remote sequencer cannot have gathered a quorum
-//     ([ErrNotAuthorised]); every join and leave passes the Presence hook
-//     (the relay allows only the presence it handed the holder).
+//   - every snapshot entry passes the Snapshot hook (the relay counts the
+//     members' votes and accepts only the marker it decided) and every join
+//     and leave the Presence hook (only the presence it handed the holder)
+//     ([ErrNotAuthorised]).
 //
 // A refused batch leaves nothing stored. The relay's own [Host] does not go
 // through the Acceptor (it validates by construction and the log's
@@ -213,11 +217,16 @@ func (a *Acceptor) checkEntry(ctx context.Context, e *Entry, signer string, epoc
 			}
 		}
 	case KindSnapshot:
-		// Votes reach only the relay's own host (a remote holder is never
-		// handed them), so a snapshot entry from a remote sequencer was
-		// not chosen by the members: accepting it would let a tick-role
-		// key point late joiners at any state it likes.
-		return fmt.Errorf("heartbeat: entry %d: snapshots are accepted by the relay's own sequencer only: %w", e.Seq, ErrNotAuthorised)
+		// A snapshot is chosen by the members' votes, which the relay
+		// counts; a remote sequencer only logs the marker the relay
+		// decided. Anything else would let a tick-role key point late
+		// joiners at any state it likes.
+		if a.cfg.Snapshot == nil {
+			return fmt.Errorf("heartbeat: entry %d: no snapshot was decided for a remote sequencer: %w", e.Seq, ErrNotAuthorised)
+		}
+		if err := a.cfg.Snapshot(e.Instance, signer, epoch, e); err != nil {
+			return fmt.Errorf("heartbeat: entry %d: snapshot %d: %w: %w", e.Seq, e.Ref, ErrNotAuthorised, err)
+		}
 	case KindMessage:
 		m := e.Message()
 		if err := m.Verify(a.cfg.Verifier); err != nil {

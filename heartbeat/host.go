@@ -202,16 +202,14 @@ type hosted struct {
 	ic InstanceConfig
 
 	// Guarded by Host.mu.
-	accepting    bool
-	meta         Meta
-	queue        []*pending
-	inflight     map[Hash]*pending
-	headSeq      uint64
-	present      int
-	snapSeq      uint64
-	votes        map[uint64]map[Hash]map[string]bool
-	nvotes       int
-	markerQueued map[uint64]bool
+	accepting bool
+	meta      Meta
+	queue     []*pending
+	inflight  map[Hash]*pending
+	headSeq   uint64
+	present   int
+	snapSeq   uint64
+	tally     *VoteTally
 
 	// Owned by the stepping goroutine.
 	active      bool
@@ -296,7 +294,7 @@ func (h *Host) Add(ic InstanceConfig) error {
 		return fmt.Errorf("heartbeat: %d instances hosted: %w", len(h.insts), ErrTooLarge)
 	}
 	h.sorted = nil
-	h.insts[ic.Instance] = &hosted{ic: ic, inflight: map[Hash]*pending{}, votes: map[uint64]map[Hash]map[string]bool{}, markerQueued: map[uint64]bool{}}
+	h.insts[ic.Instance] = &hosted{ic: ic, inflight: map[Hash]*pending{}, tally: NewVoteTally()}
 	h.wake()
 	return nil
 }
@@ -410,6 +408,9 @@ func (h *Host) attach(instance string, id Hash, done func(Receipt, error)) bool 
 	}
 	return false
 }
+
+// Config returns the host's configuration with every default filled in.
+func (h *Host) Config() HostConfig { return h.cfg }
 
 func (h *Host) acceptingLocked(instance string) (*hosted, error) {
 	if h.closed {

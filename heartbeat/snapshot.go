@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/krestianstvo/luminary/internal/jsjson"
 )
@@ -56,6 +57,119 @@ func (v *SnapshotVote) Sign(s Signer) error {
 	return nil
 }
 
+// VoteCheck is what every sequencer checks of a snapshot vote before it
+// counts it: the signature, the author's snapshot role, and the data (which
+// must hash to the vote; it is stored in Blobs).
+type VoteCheck struct {
+	Verifier   Verifier
+	Authorizer Authorizer
+	Blobs      Blobs // nil refuses every vote
+	MaxBytes   int
+	Now        time.Time
+}
+
+// Check judges v and stores data (which may be nil when another vote
+// carried it). haveData reports whether the blob store now holds the
+// snapshot: a quorum without it accepts nothing yet.
+func (c VoteCheck) Check(ctx context.Context, v SnapshotVote, data []byte) (haveData bool, err error) {
+	if err := checkKeyText("instance", v.Instance); err != nil {
+		return false, err
+	}
+	if err := checkKeyText("author", v.Author); err != nil {
+		return false, err
+	}
+	if v.Seq == 0 || v.Seq > maxSafeInt {
+		return false, fmt.Errorf("%w: vote seq", ErrMalformed)
+	}
+	if len(v.Sig) != signatureSize || !c.Verifier.Verify(v.Author, v.SignedBytes(), v.Sig) {
+		return false, fmt.Errorf("heartbeat: snapshot vote: %w", ErrBadSignature)
+	}
+	if err := c.Authorizer.Authorize(ctx, v.Instance, v.Author, RoleSnapshot, c.Now); err != nil {
+		return false, fmt.Errorf("heartbeat: snapshot vote by %s: %w: %w", v.Author, ErrNotAuthorised, err)
+	}
+	if c.Blobs == nil {
+		return false, fmt.Errorf("heartbeat: no snapshot store: %w", ErrNotAuthorised)
+	}
+	if data != nil {
+		if len(data) > c.MaxBytes {
+			return false, fmt.Errorf("heartbeat: snapshot of %d bytes: %w", len(data), ErrTooLarge)
+		}
+		if SHA256(data) != v.Hash {
+			return false, fmt.Errorf("heartbeat: snapshot data does not hash to the vote: %w", ErrSnapshotMismatch)
+		}
+		if _, err := c.Blobs.PutBlob(ctx, data); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	_, err = c.Blobs.GetBlob(ctx, v.Hash)
+	return err == nil, nil
+}
+
+// VoteTally counts one instance's snapshot votes: distinct authors per
+// (seq, hash), and the points for which a marker was already decided. It
+// is not safe for concurrent use.
+type VoteTally struct {
+	votes   map[uint64]map[Hash]map[string]bool
+	n       int
+	decided map[uint64]bool
+}
+
+// NewVoteTally returns an empty tally.
+func NewVoteTally() *VoteTally {
+	return &VoteTally{votes: map[uint64]map[Hash]map[string]bool{}, decided: map[uint64]bool{}}
+}
+
+// Add records v. It returns the sorted voters of (v.Seq, v.Hash) when this
+// vote decides the point — at least quorum of them, the data held, no
+// marker decided for v.Seq yet — and nil otherwise. With max votes pending
+// already it refuses the vote with ErrQueueFull.
+func (t *VoteTally) Add(v SnapshotVote, quorum int, haveData bool, max int) ([]string, error) {
+	byHash := t.votes[v.Seq]
+	if byHash == nil {
+		if t.n >= max {
+			return nil, fmt.Errorf("heartbeat: %d votes pending: %w", t.n, ErrQueueFull)
+		}
+		byHash = map[Hash]map[string]bool{}
+		t.votes[v.Seq] = byHash
+	}
+	voters := byHash[v.Hash]
+	if voters == nil {
+		voters = map[string]bool{}
+		byHash[v.Hash] = voters
+	}
+	if !voters[v.Author] {
+		if t.n >= max {
+			return nil, fmt.Errorf("heartbeat: %d votes pending: %w", t.n, ErrQueueFull)
+		}
+		voters[v.Author] = true
+		t.n++
+	}
+	if len(voters) < quorum || !haveData || t.decided[v.Seq] {
+		return nil, nil
+	}
+	t.decided[v.Seq] = true
+	names := make([]string, 0, len(voters))
+	for k := range voters {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Prune drops the votes at or below seq (an accepted snapshot).
+func (t *VoteTally) Prune(seq uint64) {
+	for s, byHash := range t.votes {
+		if s <= seq {
+			for _, vs := range byHash {
+				t.n -= len(vs)
+			}
+			delete(t.votes, s)
+			delete(t.decided, s)
+		}
+	}
+}
+
 // Vote records a member's snapshot vote, storing data (which may be nil if
 // another vote carried it) under its hash. done is called once: when the
 // vote completes the quorum, with the receipt of the KindSnapshot entry once
@@ -65,49 +179,12 @@ func (h *Host) Vote(ctx context.Context, v SnapshotVote, data []byte, done func(
 	if done == nil {
 		done = func(Receipt, error) {}
 	}
-	if err := checkKeyText("instance", v.Instance); err != nil {
+	haveData, err := VoteCheck{Verifier: h.cfg.Verifier, Authorizer: h.cfg.Authorizer, Blobs: h.cfg.Blobs,
+		MaxBytes: h.cfg.MaxSnapshotBytes, Now: h.cfg.Clock.Now()}.Check(ctx, v, data)
+	if err != nil {
 		done(Receipt{}, err)
 		return
 	}
-	if err := checkKeyText("author", v.Author); err != nil {
-		done(Receipt{}, err)
-		return
-	}
-	if v.Seq == 0 || v.Seq > maxSafeInt {
-		done(Receipt{}, fmt.Errorf("%w: vote seq", ErrMalformed))
-		return
-	}
-	if len(v.Sig) != signatureSize || !h.cfg.Verifier.Verify(v.Author, v.SignedBytes(), v.Sig) {
-		done(Receipt{}, fmt.Errorf("heartbeat: snapshot vote: %w", ErrBadSignature))
-		return
-	}
-	if err := h.cfg.Authorizer.Authorize(ctx, v.Instance, v.Author, RoleSnapshot, h.cfg.Clock.Now()); err != nil {
-		done(Receipt{}, fmt.Errorf("heartbeat: snapshot vote by %s: %w: %w", v.Author, ErrNotAuthorised, err))
-		return
-	}
-	if h.cfg.Blobs == nil {
-		done(Receipt{}, fmt.Errorf("heartbeat: no snapshot store: %w", ErrNotAuthorised))
-		return
-	}
-	haveData := false
-	if data != nil {
-		if len(data) > h.cfg.MaxSnapshotBytes {
-			done(Receipt{}, fmt.Errorf("heartbeat: snapshot of %d bytes: %w", len(data), ErrTooLarge))
-			return
-		}
-		if SHA256(data) != v.Hash {
-			done(Receipt{}, fmt.Errorf("heartbeat: snapshot data does not hash to the vote: %w", ErrSnapshotMismatch))
-			return
-		}
-		if _, err := h.cfg.Blobs.PutBlob(ctx, data); err != nil {
-			done(Receipt{}, err)
-			return
-		}
-		haveData = true
-	} else if _, err := h.cfg.Blobs.GetBlob(ctx, v.Hash); err == nil {
-		haveData = true
-	}
-
 	h.mu.Lock()
 	in, err := h.acceptingLocked(v.Instance)
 	if err == nil {
@@ -116,57 +193,47 @@ func (h *Host) Vote(ctx context.Context, v SnapshotVote, data []byte, done func(
 			err = fmt.Errorf("heartbeat: vote for seq %d beyond head %d: %w", v.Seq, in.headSeq, ErrOrder)
 		case v.Seq <= in.snapSeq:
 			err = fmt.Errorf("heartbeat: vote for seq %d, accepted %d: %w", v.Seq, in.snapSeq, ErrDuplicate)
-		case in.nvotes >= h.cfg.MaxVotes:
-			err = fmt.Errorf("heartbeat: %d votes pending: %w", in.nvotes, ErrQueueFull)
 		}
 	}
-	if err != nil {
-		h.mu.Unlock()
+	var voters []string
+	if err == nil {
+		voters, err = in.tally.Add(v, min(h.cfg.SnapshotQuorum, max(1, in.present)), haveData, h.cfg.MaxVotes)
+	}
+	h.mu.Unlock()
+	if err != nil || voters == nil {
 		done(Receipt{}, err)
 		return
 	}
-	byHash := in.votes[v.Seq]
-	if byHash == nil {
-		byHash = map[Hash]map[string]bool{}
-		in.votes[v.Seq] = byHash
+	h.enqueue(v.Instance, &pending{kind: KindSnapshot, ref: v.Seq, refHash: v.Hash, voters: voters, done: []func(Receipt, error){done}})
+}
+
+// AppendSnapshot logs a snapshot marker (Ref = seq, RefHash = hash,
+// Payload = voters) decided elsewhere: a relay that counted the members'
+// votes hands the decision to the remote peer sequencing the instance. The
+// relay accepts the peer's batch only if it carries exactly the marker it
+// decided. done is called with the marker's receipt once it is durable, or
+// with the reason it was not logged.
+func (h *Host) AppendSnapshot(ctx context.Context, instance string, seq uint64, hash Hash, voters []string, done func(Receipt, error)) {
+	if done == nil {
+		done = func(Receipt, error) {}
 	}
-	voters := byHash[v.Hash]
-	if voters == nil {
-		voters = map[string]bool{}
-		byHash[v.Hash] = voters
-	}
-	if !voters[v.Author] {
-		voters[v.Author] = true
-		in.nvotes++
-	}
-	quorum := min(h.cfg.SnapshotQuorum, max(1, in.present))
-	if len(voters) < quorum || !haveData || in.markerQueued[v.Seq] {
-		h.mu.Unlock()
-		done(Receipt{}, nil)
+	if seq == 0 || seq > maxSafeInt || len(voters) == 0 {
+		done(Receipt{}, fmt.Errorf("%w: snapshot marker", ErrMalformed))
 		return
 	}
-	in.markerQueued[v.Seq] = true
-	names := make([]string, 0, len(voters))
-	for k := range voters {
-		names = append(names, k)
+	for _, k := range voters {
+		if err := checkKeyText("voter", k); err != nil {
+			done(Receipt{}, err)
+			return
+		}
 	}
-	slices.Sort(names)
-	h.mu.Unlock()
-	h.enqueue(v.Instance, &pending{kind: KindSnapshot, ref: v.Seq, refHash: v.Hash, voters: names, done: []func(Receipt, error){done}})
+	h.enqueue(instance, &pending{kind: KindSnapshot, ref: seq, refHash: hash, voters: slices.Clone(voters), done: []func(Receipt, error){done}})
 }
 
 // pruneVotesLocked drops votes at or below the accepted snapshot. h.mu is
 // held.
 func (h *Host) pruneVotesLocked(in *hosted) {
-	for seq, byHash := range in.votes {
-		if seq <= in.snapSeq {
-			for _, vs := range byHash {
-				in.nvotes -= len(vs)
-			}
-			delete(in.votes, seq)
-			delete(in.markerQueued, seq)
-		}
-	}
+	in.tally.Prune(in.snapSeq)
 }
 
 func jsonStrings(ss []string) []byte { return jsjson.Append(nil, ss) }

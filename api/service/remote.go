@@ -39,7 +39,9 @@ import (
 // it holds the lease, {"#":id,"lumSeq":{"op":"msg","message":"<message JSON>"}},
 // the keys present in the world when its term starts,
 // {"#":id,"lumSeq":{"op":"presence","instance":I,"keys":[K,…]}}, and each
-// change after that, {"#":id,"lumSeq":{"op":"presence","instance":I,"join"|"leave":K}}.
+// change after that, {"#":id,"lumSeq":{"op":"presence","instance":I,"join"|"leave":K}},
+// and each snapshot marker the relay decided from the members' votes,
+// {"#":id,"lumSeq":{"op":"snapshot","instance":I,"seq":S,"hash":H,"voters":[K,…]}}.
 //
 // Nothing a remote sends is trusted: its batches pass heartbeat.Acceptor
 // (round signature and Merkle path, the tick role, the current grant and
@@ -72,9 +74,14 @@ import (
 // message index makes a resubmission a duplicate with the original seq).
 // The holder logs presence (joins and leaves) from what the relay sends,
 // and only that: a batch logging a join or leave the relay did not hand it
-// (handedPresence) is refused. Snapshot votes are sequenced only by the
-// relay's host, so during a remote's term they wait for the relay's next
-// term, and a remote batch carrying a snapshot entry is refused.
+// (handedPresence) is refused. During a remote's term the relay takes the
+// members' snapshot votes itself (the checks and quorum of
+// heartbeat.Host.Vote, counted per term), keeps the data, and hands the
+// marker a vote decides to the holder, which logs it
+// (heartbeat.Host.AppendSnapshot); a batch carrying any other snapshot
+// entry is refused. The deciding vote is answered once the batch with its
+// marker is accepted, or refused as "not the sequencer" if the term ends
+// first (members vote again).
 const SeqMember = heartbeat.SeqMember
 
 // RemoteConfig bounds the remote metronomes a relay serves. Zero fields
@@ -209,6 +216,27 @@ type remoteHolder struct {
 	// handed is the presence handed to it during its term: the only joins
 	// and leaves its batches may log.
 	handed *handedPresence
+	// votes counts the members' snapshot votes during its term; snaps are
+	// the markers decided from them and handed to it, by snapshot point,
+	// each with the deciding vote's answer (sent once its batch carrying
+	// the marker is accepted).
+	votes *heartbeat.VoteTally
+	snaps map[uint64]*snapDecision
+}
+
+type snapDecision struct {
+	hash    heartbeat.Hash
+	payload string // the entry's Payload: the voters, JSON
+	done    func(heartbeat.Receipt, error)
+}
+
+// endTerm answers the votes waiting for h's markers: its term is over
+// before it logged them (the members vote again with the next sequencer).
+func (h *remoteHolder) endTerm() {
+	for seq, d := range h.snaps {
+		delete(h.snaps, seq)
+		d.done(heartbeat.Receipt{}, fmt.Errorf("service: snapshot %d: %w", seq, heartbeat.ErrNotSequencer))
+	}
 }
 
 // handedPresence is what a relay has told one remote term about a world's
@@ -284,7 +312,93 @@ func (hp *handedPresence) used(kind heartbeat.Kind, key string) {
 	}
 }
 
-var errNotHanded = errors.New("the relay did not hand this holder that presence change")
+var (
+	errNotHanded  = errors.New("the relay did not hand this holder that presence change")
+	errNotDecided = errors.New("the relay decided no such snapshot for this holder")
+)
+
+// checkSnapshot is the Acceptor's Snapshot hook: inst's current remote
+// term may log only a marker the relay decided from the members' votes
+// and handed it, exactly.
+func (r *remotes) checkSnapshot(inst, holder string, epoch uint64, e *heartbeat.Entry) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.holders[inst]
+	if h == nil || h.key != holder || h.epoch != epoch {
+		return errNotDecided
+	}
+	if d := h.snaps[e.Ref]; d == nil || d.hash != e.RefHash || d.payload != e.Payload {
+		return errNotDecided
+	}
+	return nil
+}
+
+// vote takes a member's snapshot vote for a world a remote peer sequences
+// (reporting false, and doing nothing, when none does: the relay's host
+// takes it). The relay checks the vote and keeps the data as its own host
+// would, counts it, and when the vote decides the point hands the marker
+// to the holder to log; done answers as heartbeat.Host.Vote's would (the
+// deciding vote once the holder's batch with the marker is accepted).
+func (r *remotes) vote(ctx context.Context, v heartbeat.SnapshotVote, data []byte, done func(heartbeat.Receipt, error)) bool {
+	inst := v.Instance
+	if r.holder(inst) == nil {
+		return false
+	}
+	s := r.s
+	hc := s.host.Config()
+	haveData, err := heartbeat.VoteCheck{Verifier: s.verifier, Authorizer: heartbeat.AuthorizerFunc(s.authorize), Blobs: s.blobs,
+		MaxBytes: hc.MaxSnapshotBytes, Now: s.clk.Now()}.Check(ctx, v, data)
+	if err != nil {
+		done(heartbeat.Receipt{}, err)
+		return true
+	}
+	st, err := s.log.State(ctx, inst)
+	if err != nil {
+		done(heartbeat.Receipt{}, err)
+		return true
+	}
+	var accepted uint64
+	if st.Snapshot != nil {
+		accepted = st.Snapshot.Seq
+	}
+	switch {
+	case v.Seq > st.Head.Seq:
+		done(heartbeat.Receipt{}, fmt.Errorf("service: vote for seq %d beyond head %d: %w", v.Seq, st.Head.Seq, heartbeat.ErrOrder))
+		return true
+	case v.Seq <= accepted:
+		done(heartbeat.Receipt{}, fmt.Errorf("service: vote for seq %d, accepted %d: %w", v.Seq, accepted, heartbeat.ErrDuplicate))
+		return true
+	}
+	quorum := min(hc.SnapshotQuorum, max(1, len(s.pres.current(inst))))
+	r.mu.Lock()
+	h := r.holders[inst]
+	if h == nil {
+		r.mu.Unlock()
+		return false // the term ended meanwhile: the relay's host decides
+	}
+	h.votes.Prune(accepted)
+	voters, err := h.votes.Add(v, quorum, haveData, hc.MaxVotes)
+	if err != nil || voters == nil {
+		r.mu.Unlock()
+		done(heartbeat.Receipt{}, err)
+		return true
+	}
+	list := make([]any, len(voters))
+	for i, k := range voters {
+		list[i] = k
+	}
+	h.snaps[v.Seq] = &snapDecision{hash: v.Hash, payload: string(jsjson.Append(nil, voters)), done: done}
+	peer := h.peer
+	r.mu.Unlock()
+	body := &jsjson.Object{}
+	body.Set("op", "snapshot")
+	body.Set("instance", inst)
+	body.Set("seq", float64(v.Seq))
+	body.Set("hash", v.Hash.String())
+	body.Set("voters", list)
+	peer.Send(seqFrame(body))
+	return true
+}
 
 // checkPresence is the Acceptor's Presence hook: inst's current remote
 // term (holder at epoch) may log only the presence handed to it.
@@ -470,6 +584,20 @@ func (r *remotes) accepted(pub heartbeat.Publication) {
 			r.mu.Unlock()
 			continue
 		}
+		if e.Kind == heartbeat.KindSnapshot {
+			var d *snapDecision
+			r.mu.Lock()
+			if h := r.holders[e.Instance]; h != nil && h.epoch == e.Epoch {
+				d = h.snaps[e.Ref]
+				delete(h.snaps, e.Ref)
+				h.votes.Prune(e.Ref)
+			}
+			r.mu.Unlock()
+			if d != nil {
+				d.done(heartbeat.ReceiptOf(e, pub.Meta), nil)
+			}
+			continue
+		}
 		if e.Kind != heartbeat.KindMessage {
 			continue
 		}
@@ -501,15 +629,21 @@ func (r *remotes) setHolder(inst, key string, peer *api.PeerInfo, epoch uint64) 
 	r.mu.Lock()
 	prev := r.holders[inst]
 	h := &remoteHolder{key: key, peer: peer, epoch: epoch, since: r.s.clk.Now()}
+	var ended *remoteHolder
 	if prev != nil && prev.peer == peer && prev.epoch == epoch {
-		h.since, h.ticked, h.idle, h.handed = prev.since, prev.ticked, prev.idle, prev.handed
+		h.since, h.ticked, h.idle, h.handed, h.votes, h.snaps = prev.since, prev.ticked, prev.idle, prev.handed, prev.votes, prev.snaps
 	} else {
 		tps := r.s.tps(inst)
 		h.idle = rate.NewLimiter(rate.Limit(2*tps), 2*tps)
 		h.handed = newHandedPresence()
+		h.votes, h.snaps = heartbeat.NewVoteTally(), map[uint64]*snapDecision{}
+		ended = prev
 	}
 	r.holders[inst] = h
 	r.mu.Unlock()
+	if ended != nil {
+		ended.endTerm()
+	}
 	if prev == nil || prev.peer != peer {
 		context.AfterFunc(peer.Context(), func() { r.dropConn(peer) })
 	}
@@ -532,12 +666,15 @@ func (r *remotes) forget(g heartbeat.Grant) {
 // clearHolder forgets inst's remote holder if it is still (key, epoch).
 func (r *remotes) clearHolder(inst, key string, epoch uint64) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if h := r.holders[inst]; h != nil && h.key == key && (epoch == 0 || h.epoch == epoch) {
-		delete(r.holders, inst)
-		return true
+	h := r.holders[inst]
+	if h == nil || h.key != key || (epoch != 0 && h.epoch != epoch) {
+		r.mu.Unlock()
+		return false
 	}
-	return false
+	delete(r.holders, inst)
+	r.mu.Unlock()
+	h.endTerm()
+	return true
 }
 
 // dropConn releases every lease held through a closed connection and

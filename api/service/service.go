@@ -289,7 +289,7 @@ func New(cfg Config) (*Service, error) {
 	acc, err := heartbeat.NewAcceptor(heartbeat.AcceptorConfig{Log: s.log, Lease: s.lease, Verifier: s.verifier,
 		Authorizer: heartbeat.AuthorizerFunc(s.authorize), Clock: cfg.Clock, Sink: remoteSink{s},
 		MaxAhead: cfg.Remote.MaxAhead, WindowPast: cfg.Host.WindowPast, WindowFuture: cfg.Host.WindowFuture,
-		Presence: s.remote.checkPresence})
+		Presence: s.remote.checkPresence, Snapshot: s.remote.checkSnapshot})
 	if err != nil {
 		return fail(err)
 	}

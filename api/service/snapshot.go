@@ -25,7 +25,9 @@ import (
 //	→ {"#":…,"@":id,"ok":true,"lumJoin":<bundle>}
 //
 // A vote is judged by the host (signature, snapshot role, quorum of present
-// members, data hashing to the vote). A join bundle is served to a
+// members, data hashing to the vote) — or, while a peer runs the world's
+// metronome, by the relay, which hands the decided marker to the peer
+// (remote.go). A join bundle is served to a
 // connection that may read the world (private worlds: logged-in members),
 // at most MaxJoinsInFlight at once; the client verifies it
 // (heartbeat.NewJoiner) before trusting any of it. Both ride on one Gun
@@ -47,7 +49,7 @@ func (s *Service) handleSnapshot(ctx context.Context, p *api.PeerInfo, msg *api.
 		return nil, errors.New("invalid: unknown instance")
 	}
 	id := msg.ID
-	s.host.Vote(ctx, v, data, func(r heartbeat.Receipt, err error) {
+	answer := func(r heartbeat.Receipt, err error) {
 		if err != nil {
 			p.Send(replyFrame(id, heartbeat.Reason(err), "", nil))
 			return
@@ -58,7 +60,10 @@ func (s *Service) handleSnapshot(ctx context.Context, p *api.PeerInfo, msg *api.
 			res.Set("seq", float64(r.Seq))
 		}
 		p.Send(replyFrame(id, "", SnapshotMember, res))
-	})
+	}
+	if !s.remote.vote(ctx, v, data, answer) {
+		s.host.Vote(ctx, v, data, answer)
+	}
 	return nil, nil
 }
 

@@ -31,7 +31,19 @@ func appState(es []heartbeat.Entry, upTo uint64) []string {
 // entries after it, fetched over the wire and verified against the signed
 // marker) reaches the same state as the members who replayed everything.
 // A vote with data that does not match its hash is refused.
+//
+// With a peer running the world's metronome ("peer-run"), the relay counts
+// the votes and hands the decided marker to the peer, which logs it; the
+// deciding vote is answered once the peer's batch carrying it is accepted.
 func TestSnapshotJoinThroughRelay(t *testing.T) {
+	for _, peerRun := range []bool{false, true} {
+		t.Run(map[bool]string{false: "relay-run", true: "peer-run"}[peerRun], func(t *testing.T) {
+			testSnapshotJoin(t, peerRun)
+		})
+	}
+}
+
+func testSnapshotJoin(t *testing.T, peerRun bool) {
 	r := startRelay(t, relayOpts{dir: "-"})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -43,6 +55,16 @@ func TestSnapshotJoinThroughRelay(t *testing.T) {
 	a, b := dial(t, r.URL, newKey(t)), dial(t, r.URL, newKey(t))
 	wa, wb := join(t, a, inst), join(t, b, inst)
 	ca, cb := collect(wa), collect(wb)
+	var peerEpoch uint64
+	if peerRun {
+		k, _ := r.tickKey(t, inst)
+		m := runMetronome(join(t, dial(t, r.URL, k), inst))
+		defer m.stop(t)
+		ca.waitFor(t, 20*time.Second, "the peer's term", func(es []heartbeat.Entry) bool {
+			peerEpoch = epochBy(es, k.Public().String())
+			return peerEpoch > 0
+		})
+	}
 	send := func(from int, n int) uint64 {
 		var last uint64
 		for i := range n {
@@ -82,6 +104,17 @@ func TestSnapshotJoinThroughRelay(t *testing.T) {
 	}
 	last := send(10, 5)
 	ca.waitFor(t, 20*time.Second, "the later messages at a", has(last))
+	if peerRun {
+		// The peer logged the marker, in its own term.
+		ea, _ := ca.snapshot()
+		i := slices.IndexFunc(ea, func(e heartbeat.Entry) bool { return e.Seq == marker })
+		if i < 0 {
+			t.Fatalf("marker %d not in the stream", marker)
+		}
+		if e := ea[i]; e.Kind != heartbeat.KindSnapshot || e.Epoch != peerEpoch || e.Ref != point {
+			t.Fatalf("entry %d: %v epoch %d ref %d; want the peer's (epoch %d) marker of %d", marker, e.Kind, e.Epoch, e.Ref, peerEpoch, point)
+		}
+	}
 
 	c := dial(t, r.URL, newKey(t))
 	jctx, jcancel := context.WithTimeout(ctx, 20*time.Second)
