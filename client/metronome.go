@@ -249,11 +249,7 @@ func (c *Client) seqRequest(v any) {
 // sequencing it here: the keys present when its term starts (it logs the
 // joins and leaves that make the log agree), then each join and leave.
 func (c *Client) seqPresence(o *jsjson.Object) {
-	iv, _ := o.Get("instance")
-	inst, _ := iv.(string)
-	c.mu.Lock()
-	sq := c.sequencers[inst]
-	c.mu.Unlock()
+	inst, sq := c.sequencerOf(o)
 	if sq == nil {
 		return
 	}
@@ -277,55 +273,58 @@ func (c *Client) seqPresence(o *jsjson.Object) {
 		return
 	}
 	kv, _ := o.Get("keys")
-	list, ok := kv.([]any)
-	if !ok || len(list) > heartbeat.MaxWirePresence {
+	keys, ok := stringList(kv, heartbeat.MaxWirePresence)
+	if !ok {
 		return
 	}
-	keys := make([]string, 0, len(list))
-	for _, v := range list {
-		k, ok := v.(string)
-		if !ok {
-			return
-		}
-		keys = append(keys, k)
-	}
 	sq.host.SyncPresence(context.Background(), inst, keys, logged)
+}
+
+// sequencerOf returns the instance a relay request names and the host
+// sequencing it here (nil when none does).
+func (c *Client) sequencerOf(o *jsjson.Object) (string, *sequencerIn) {
+	iv, _ := o.Get("instance")
+	inst, _ := iv.(string)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return inst, c.sequencers[inst]
+}
+
+// stringList converts a decoded JSON array of at most max strings.
+func stringList(v any, max int) ([]string, bool) {
+	list, ok := v.([]any)
+	if !ok || len(list) > max {
+		return nil, false
+	}
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		k, ok := x.(string)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, k)
+	}
+	return out, true
 }
 
 // seqSnapshot hands the host sequencing a world here the snapshot marker
 // the relay decided from the members' votes, to log as it is: the relay
 // accepts this term's batch only with exactly that marker.
 func (c *Client) seqSnapshot(o *jsjson.Object) {
-	iv, _ := o.Get("instance")
-	inst, _ := iv.(string)
-	c.mu.Lock()
-	sq := c.sequencers[inst]
-	c.mu.Unlock()
+	inst, sq := c.sequencerOf(o)
 	if sq == nil {
 		return
 	}
 	sv, _ := o.Get("seq")
 	seq, ok := sv.(float64)
 	hv, _ := o.Get("hash")
-	ht, ok2 := hv.(string)
+	ht, _ := hv.(string)
+	hash, err := heartbeat.ParseHash(ht)
 	vv, _ := o.Get("voters")
-	list, ok3 := vv.([]any)
-	if !ok || !ok2 || !ok3 || seq < 1 || seq != float64(uint64(seq)) || len(list) > heartbeat.MaxWirePresence {
+	voters, ok2 := stringList(vv, heartbeat.MaxWirePresence)
+	if !ok || !ok2 || err != nil || seq < 1 || seq != float64(uint64(seq)) {
 		c.log.Debug("client: malformed snapshot marker from the relay", "instance", inst)
 		return
-	}
-	hash, err := heartbeat.ParseHash(ht)
-	if err != nil {
-		c.log.Debug("client: malformed snapshot marker from the relay", "instance", inst, "err", err)
-		return
-	}
-	voters := make([]string, 0, len(list))
-	for _, v := range list {
-		k, ok := v.(string)
-		if !ok {
-			return
-		}
-		voters = append(voters, k)
 	}
 	// Only queues (no exchange with the relay): safe on the reader goroutine.
 	sq.host.AppendSnapshot(context.Background(), inst, uint64(seq), hash, voters, func(_ heartbeat.Receipt, err error) {
