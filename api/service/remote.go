@@ -113,6 +113,11 @@ type RemoteConfig struct {
 	// 20 and 1 s).
 	StallPeriods int
 	MinStall     time.Duration
+	// MaxHandedPresence bounds the presence changes a relay records per
+	// remote term (the joins and leaves its batches may log; default
+	// 4 × heartbeat.MaxWirePresence keys each way); an entry for a change
+	// beyond it is refused.
+	MaxHandedPresence int
 }
 
 func (c RemoteConfig) withDefaults() RemoteConfig {
@@ -132,6 +137,9 @@ func (c RemoteConfig) withDefaults() RemoteConfig {
 	}
 	if c.StallPeriods <= 0 {
 		c.StallPeriods = 20
+	}
+	if c.MaxHandedPresence <= 0 {
+		c.MaxHandedPresence = 4 * heartbeat.MaxWirePresence
 	}
 	return c
 }
@@ -251,15 +259,15 @@ func (h *remoteHolder) endTerm() {
 type handedPresence struct {
 	joins, leaves map[string]bool
 	sets          []map[string]bool // the last maxHandedSets full sets, oldest first
+	max           int               // keys recorded each way (RemoteConfig.MaxHandedPresence)
 }
 
 const (
-	maxHandedSets   = 4
-	maxHandedEvents = 4 * heartbeat.MaxWirePresence
+	maxHandedSets = 4
 )
 
-func newHandedPresence() *handedPresence {
-	return &handedPresence{joins: map[string]bool{}, leaves: map[string]bool{}}
+func newHandedPresence(maxEvents int) *handedPresence {
+	return &handedPresence{joins: map[string]bool{}, leaves: map[string]bool{}, max: maxEvents}
 }
 
 // event records a join (present) or leave handed to the holder; it
@@ -270,7 +278,7 @@ func (hp *handedPresence) event(key string, present bool) bool {
 	if present {
 		m = hp.joins
 	}
-	if !m[key] && len(m) >= maxHandedEvents {
+	if !m[key] && len(m) >= hp.max {
 		return false
 	}
 	m[key] = true
@@ -635,7 +643,7 @@ func (r *remotes) setHolder(inst, key string, peer *api.PeerInfo, epoch uint64) 
 	} else {
 		tps := r.s.tps(inst)
 		h.idle = rate.NewLimiter(rate.Limit(2*tps), 2*tps)
-		h.handed = newHandedPresence()
+		h.handed = newHandedPresence(r.s.cfg.Remote.MaxHandedPresence)
 		h.votes, h.snaps = heartbeat.NewVoteTally(), map[uint64]*snapDecision{}
 		ended = prev
 	}

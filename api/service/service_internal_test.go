@@ -209,7 +209,8 @@ func TestPublisherRelease(t *testing.T) {
 // handed as leaving or absent from a full set; an accepted entry uses up
 // its event; only the last few full sets count.
 func TestHandedPresence(t *testing.T) {
-	hp := newHandedPresence()
+	const maxEvents = 100
+	hp := newHandedPresence(maxEvents)
 	join, leave := heartbeat.KindJoin, heartbeat.KindLeave
 	if hp.allows(join, "a") || hp.allows(leave, "a") {
 		t.Fatal("allowed before anything was handed")
@@ -244,7 +245,7 @@ func TestHandedPresence(t *testing.T) {
 		t.Fatal("the oldest set still counts, or the newer ones do not")
 	}
 	hp.joins = map[string]bool{}
-	for i := range maxHandedEvents {
+	for i := range maxEvents {
 		hp.joins[fmt.Sprint("k", i)] = true
 	}
 	if hp.event("one-more", true) || !hp.event("k0", true) {
