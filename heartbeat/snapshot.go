@@ -24,7 +24,10 @@ import (
 // still lets anyone re-verify it by replay). Acceptance also needs the data
 // in the blob store under its hash. Accepting appends one KindSnapshot entry
 // (Ref = S, RefHash = hash, Payload = the voters), so the choice itself is
-// in the signed, hash-chained log, identical for every follower.
+// in the signed, hash-chained log, identical for every follower. When a
+// peer sequences the instance through a relay, the relay counts the votes
+// (the same [VoteCheck] and [VoteTally]) and hands the decided marker to the
+// peer's host ([Host.AppendSnapshot]); the relay's [Acceptor] takes no other.
 //
 // A late joiner loads the latest accepted snapshot and every entry after S
 // ([LoadJoin]); [NewJoiner] checks the data against the marker before any
