@@ -173,6 +173,15 @@ func (t *VoteTally) Prune(seq uint64) {
 	}
 }
 
+// CheckVote makes the host's checks of a vote ([VoteCheck] with its
+// verifier, authorizer, blob store and bound, at its clock's now) without
+// counting it: a relay whose host stands by while a peer sequences judges
+// that peer's members' votes the same way.
+func (h *Host) CheckVote(ctx context.Context, v SnapshotVote, data []byte) (haveData bool, err error) {
+	return VoteCheck{Verifier: h.cfg.Verifier, Authorizer: h.cfg.Authorizer, Blobs: h.cfg.Blobs,
+		MaxBytes: h.cfg.MaxSnapshotBytes, Now: h.cfg.Clock.Now()}.Check(ctx, v, data)
+}
+
 // Vote records a member's snapshot vote, storing data (which may be nil if
 // another vote carried it) under its hash. done is called once: when the
 // vote completes the quorum, with the receipt of the KindSnapshot entry once
@@ -182,8 +191,7 @@ func (h *Host) Vote(ctx context.Context, v SnapshotVote, data []byte, done func(
 	if done == nil {
 		done = func(Receipt, error) {}
 	}
-	haveData, err := VoteCheck{Verifier: h.cfg.Verifier, Authorizer: h.cfg.Authorizer, Blobs: h.cfg.Blobs,
-		MaxBytes: h.cfg.MaxSnapshotBytes, Now: h.cfg.Clock.Now()}.Check(ctx, v, data)
+	haveData, err := h.CheckVote(ctx, v, data)
 	if err != nil {
 		done(Receipt{}, err)
 		return

@@ -325,14 +325,23 @@ var (
 	errNotDecided = errors.New("the relay decided no such snapshot for this holder")
 )
 
+// termLocked returns inst's remote holder if it is still key at epoch
+// (nil otherwise). r.mu is held.
+func (r *remotes) termLocked(inst, key string, epoch uint64) *remoteHolder {
+	if h := r.holders[inst]; h != nil && h.key == key && h.epoch == epoch {
+		return h
+	}
+	return nil
+}
+
 // checkSnapshot is the Acceptor's Snapshot hook: inst's current remote
 // term may log only a marker the relay decided from the members' votes
 // and handed it, exactly.
 func (r *remotes) checkSnapshot(inst, holder string, epoch uint64, e *heartbeat.Entry) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	h := r.holders[inst]
-	if h == nil || h.key != holder || h.epoch != epoch {
+	h := r.termLocked(inst, holder, epoch)
+	if h == nil {
 		return errNotDecided
 	}
 	if d := h.snaps[e.Ref]; d == nil || d.hash != e.RefHash || d.payload != e.Payload {
@@ -353,9 +362,7 @@ func (r *remotes) vote(ctx context.Context, v heartbeat.SnapshotVote, data []byt
 		return false
 	}
 	s := r.s
-	hc := s.host.Config()
-	haveData, err := heartbeat.VoteCheck{Verifier: s.verifier, Authorizer: heartbeat.AuthorizerFunc(s.authorize), Blobs: s.blobs,
-		MaxBytes: hc.MaxSnapshotBytes, Now: s.clk.Now()}.Check(ctx, v, data)
+	haveData, err := s.host.CheckVote(ctx, v, data)
 	if err != nil {
 		done(heartbeat.Receipt{}, err)
 		return true
@@ -377,6 +384,7 @@ func (r *remotes) vote(ctx context.Context, v heartbeat.SnapshotVote, data []byt
 		done(heartbeat.Receipt{}, fmt.Errorf("service: vote for seq %d, accepted %d: %w", v.Seq, accepted, heartbeat.ErrDuplicate))
 		return true
 	}
+	hc := s.host.Config()
 	quorum := min(hc.SnapshotQuorum, max(1, len(s.pres.current(inst))))
 	r.mu.Lock()
 	h := r.holders[inst]
@@ -391,10 +399,6 @@ func (r *remotes) vote(ctx context.Context, v heartbeat.SnapshotVote, data []byt
 		done(heartbeat.Receipt{}, err)
 		return true
 	}
-	list := make([]any, len(voters))
-	for i, k := range voters {
-		list[i] = k
-	}
 	h.snaps[v.Seq] = &snapDecision{hash: v.Hash, payload: string(jsjson.Append(nil, voters)), done: done}
 	peer := h.peer
 	r.mu.Unlock()
@@ -403,7 +407,7 @@ func (r *remotes) vote(ctx context.Context, v heartbeat.SnapshotVote, data []byt
 	body.Set("instance", inst)
 	body.Set("seq", float64(v.Seq))
 	body.Set("hash", v.Hash.String())
-	body.Set("voters", list)
+	body.Set("voters", voters)
 	peer.Send(seqFrame(body))
 	return true
 }
@@ -413,8 +417,7 @@ func (r *remotes) vote(ctx context.Context, v heartbeat.SnapshotVote, data []byt
 func (r *remotes) checkPresence(inst, holder string, epoch uint64, kind heartbeat.Kind, client string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	h := r.holders[inst]
-	if h == nil || h.key != holder || h.epoch != epoch || !h.handed.allows(kind, client) {
+	if h := r.termLocked(inst, holder, epoch); h == nil || !h.handed.allows(kind, client) {
 		return errNotHanded
 	}
 	return nil
@@ -750,16 +753,12 @@ func (r *remotes) syncPresence(h *remoteHolder, inst string) {
 		cur = cur[:heartbeat.MaxWirePresence]
 	}
 	r.mu.Lock()
-	if now := r.holders[inst]; now != nil && now.key == h.key && now.epoch == h.epoch {
+	if now := r.termLocked(inst, h.key, h.epoch); now != nil {
 		now.handed.set(cur)
 	}
 	r.mu.Unlock()
-	list := make([]any, len(cur))
-	for i, k := range cur {
-		list[i] = k
-	}
 	body := presenceBody(inst)
-	body.Set("keys", list)
+	body.Set("keys", cur)
 	h.peer.Send(seqFrame(body))
 }
 
@@ -783,8 +782,8 @@ func (r *remotes) stalled(inst, key string, epoch uint64, bound time.Duration) b
 	now := r.s.clk.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	h := r.holders[inst]
-	if h == nil || h.key != key || h.epoch != epoch {
+	h := r.termLocked(inst, key, epoch)
+	if h == nil {
 		return false
 	}
 	if !h.ticked {
