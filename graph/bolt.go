@@ -52,6 +52,17 @@ type BoltOptions struct {
 	// but they are never written to the file, cost no fsync, and are gone
 	// after a restart. A batch of volatile writes alone commits nothing.
 	Volatile func(soul string) bool
+	// Transient, if set, names souls kept in memory only like Volatile
+	// ones, but dropped oldest first (by their first write) once together
+	// they hold more than TransientBytes: data another durable record
+	// already keeps, written once per item and read soon after, such as
+	// the inbound message nodes of the worlds a relay sequences (the
+	// heartbeat log holds every sequenced message). A dropped soul reads
+	// as never written.
+	Transient func(soul string) bool
+	// TransientBytes bounds the approximate memory of Transient souls
+	// (default 64 MiB).
+	TransientBytes int64
 
 	// WAL, if set, puts a write-ahead log in front of the bbolt file (in
 	// the directory <path>-wal): a group commit appends one record to the
@@ -110,6 +121,11 @@ type BoltStats struct {
 	LastCheckpoint time.Duration // duration of the latest checkpoint
 	OverlayBytes   int           // approximate memory of fields not yet in the file
 	Syncs          uint64        // fdatasyncs of the log (a batch of Derived merges has none)
+
+	// With BoltOptions.Transient: souls dropped to stay within
+	// TransientBytes, and the approximate memory of those kept.
+	TransientEvicted uint64
+	TransientBytes   int64
 }
 
 // BoltStore is a durable Store in a bbolt file.
@@ -254,6 +270,23 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 	if opt.Clock == nil {
 		opt.Clock = clock.System()
 	}
+	if opt.TransientBytes <= 0 {
+		opt.TransientBytes = 64 << 20
+	}
+	vol := NewMemoryStore()
+	if transient := opt.Transient; transient != nil {
+		var err error
+		vol, err = NewBoundedMemoryStore(MemoryOptions{Evictable: transient, MaxBytes: opt.TransientBytes})
+		if err != nil {
+			return nil, err
+		}
+		// Below, Volatile names every soul kept in memory.
+		if volatile := opt.Volatile; volatile != nil {
+			opt.Volatile = func(soul string) bool { return volatile(soul) || transient(soul) }
+		} else {
+			opt.Volatile = transient
+		}
+	}
 	if forceWAL {
 		opt.WAL = true
 	}
@@ -298,7 +331,7 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 		answers: make(chan []*mergeReq, 1),
 		quit:    make(chan struct{}),
 		exited:  make(chan struct{}),
-		vol:     NewMemoryStore(),
+		vol:     vol,
 	}
 	last, err := s.recoverWAL()
 	if err != nil {
@@ -881,6 +914,9 @@ func (s *BoltStore) Stats() BoltStats {
 	}
 	if s.wal != nil {
 		st.Syncs = s.wal.syncs.Load()
+	}
+	if s.opt.Transient != nil {
+		st.TransientEvicted, st.TransientBytes = s.vol.Evicted()
 	}
 	if f := s.failed.Load(); f != nil {
 		st.Failed = *f

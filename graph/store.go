@@ -89,12 +89,38 @@ type AsyncMerger interface {
 }
 
 // MemoryStore is a Store in memory, for tests and for relays that keep no
-// history. The zero value is not usable; call NewMemoryStore.
+// history. The zero value is not usable; call NewMemoryStore or
+// NewBoundedMemoryStore.
 type MemoryStore struct {
 	mu     sync.RWMutex
 	nodes  map[string]*Node
 	closed bool
+
+	// Eviction (NewBoundedMemoryStore): evictable souls in the order of
+	// their first write, the approximate bytes each holds, their total.
+	opt     MemoryOptions
+	fifo    []string
+	head    int // fifo[head:] are live
+	sizes   map[string]int
+	bytes   int64
+	evicted uint64
 }
+
+// MemoryOptions bound a MemoryStore's evictable souls.
+type MemoryOptions struct {
+	// Evictable names the souls that may be dropped, oldest first (by
+	// their first write), once together they hold more than MaxBytes.
+	// Other souls are kept until Close.
+	Evictable func(soul string) bool
+	// MaxBytes bounds the approximate memory of evictable souls: soul and
+	// field names, values, and a fixed overhead per field. It must be
+	// positive.
+	MaxBytes int64
+}
+
+// fieldOverhead approximates the memory of a field beyond its name and
+// value: the map slot, the Field struct and the string headers.
+const fieldOverhead = 64
 
 var (
 	_ Store         = (*MemoryStore)(nil)
@@ -105,6 +131,25 @@ var (
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{nodes: make(map[string]*Node)}
+}
+
+// NewBoundedMemoryStore returns an empty MemoryStore that drops its
+// evictable souls, oldest first, to keep them within opt.MaxBytes. A
+// dropped soul is gone as if never written: Get answers ErrNotFound and a
+// later write starts it afresh (so HAM judges that write against nothing).
+func NewBoundedMemoryStore(opt MemoryOptions) (*MemoryStore, error) {
+	if opt.Evictable == nil || opt.MaxBytes <= 0 {
+		return nil, errors.New("graph: a bounded memory store needs Evictable and a positive MaxBytes")
+	}
+	return &MemoryStore{nodes: make(map[string]*Node), opt: opt, sizes: make(map[string]int)}, nil
+}
+
+// Evicted returns how many souls the store has dropped to stay within its
+// bound, and the approximate bytes its evictable souls hold now.
+func (m *MemoryStore) Evicted() (souls uint64, bytes int64) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.evicted, m.bytes
 }
 
 // Get implements Store.
@@ -174,12 +219,58 @@ func (m *MemoryStore) MergeNotify(ctx context.Context, diff Graph, committed fun
 			n = NewNode(soul)
 			m.nodes[soul] = n
 		}
+		if m.sizes != nil && m.opt.Evictable(soul) {
+			m.account(soul, n, field, f)
+		}
 		n.Fields[field] = f
 	})
+	m.evict()
 	if committed != nil && len(accepted) > 0 {
 		committed(accepted)
 	}
 	return accepted, nil
+}
+
+// account records the size change of writing f as field of soul's node n
+// (before the write).
+func (m *MemoryStore) account(soul string, n *Node, field string, f Field) {
+	cur, known := m.sizes[soul]
+	if !known {
+		m.fifo = append(m.fifo, soul)
+		cur = len(soul)
+	}
+	delta := f.Value.size()
+	if old, ok := n.Fields[field]; ok {
+		delta -= old.Value.size()
+	} else {
+		delta += len(field) + fieldOverhead
+	}
+	m.sizes[soul] = cur + delta
+	m.bytes += int64(delta)
+	if !known {
+		m.bytes += int64(len(soul))
+	}
+}
+
+// evict drops the oldest evictable souls while they hold more than the
+// bound, and compacts the queue of them when most of it is spent.
+func (m *MemoryStore) evict() {
+	if m.sizes == nil {
+		return
+	}
+	for m.bytes > m.opt.MaxBytes && m.head < len(m.fifo) {
+		soul := m.fifo[m.head]
+		m.fifo[m.head] = ""
+		m.head++
+		m.bytes -= int64(m.sizes[soul])
+		delete(m.sizes, soul)
+		delete(m.nodes, soul)
+		m.evicted++
+	}
+	if m.head > 1024 && m.head*2 > len(m.fifo) {
+		m.fifo = append(m.fifo[:0], m.fifo[m.head:]...)
+		m.head = 0
+	}
 }
 
 // MergeAsync implements AsyncMerger; a MemoryStore completes the merge
@@ -253,6 +344,6 @@ func (m *MemoryStore) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
-	m.nodes = nil
+	m.nodes, m.fifo, m.sizes = nil, nil, nil
 	return nil
 }

@@ -215,7 +215,8 @@
 // lum/<I>/log/<seq/1024> (entries as JSON text in 20-digit zero-padded seq
 // fields, each at its entry's state), lum/<I>/in/<msgid> (inbound messages,
 // one soul each, so concurrent senders never overwrite each other; the relay
-// adds seq and time as the ack), lum/<I>/clients, lum/<I>/snap and
+// adds seq and time as the ack; transient: kept in memory within a bound,
+// since the log is their durable record), lum/<I>/clients, lum/<I>/snap and
 // lum/<I>/snap/<seq>. No "~" or "#" appears in these souls, so SEA leaves them
 // alone and package auth judges them (roles per soul in auth's doc).
 //
@@ -239,9 +240,11 @@
 //     nil/string/float64/bool/[Link]); also push publications to Go
 //     followers over the wire (entries and ticks as their JSON forms).
 //   - Admission: on a put under lum/<I>/in/<id>, auth's Config.Inbox =
-//     [InboxMessage]; then [Host.Submit]; on done write [ReceiptPuts] (seq,
-//     time) and answer the put's ack with [Reason](err) ("duplicate: …" is an
-//     ack, not a failure).
+//     [InboxMessage]; then [Host.Submit]; on done answer the put with the
+//     receipt or [Reason](err) ("duplicate: …" is an ack, not a failure);
+//     the publication writes seq and time on the inbox node (the same writes
+//     as [ReceiptPuts]). Keep inbox nodes out of the durable graph (the
+//     relay: graph.BoltOptions.Transient): the log already holds them.
 //   - Presence: Host.Join/Leave on a client's first/last connection per key;
 //     [Host.SyncPresence] when a term starts.
 //   - Gap fill and join endpoints: Log.Read / ReadByTime / [LoadJoin] (blob

@@ -37,7 +37,10 @@ import (
 //	lum/<I>/log/<b>          b = seq / 1024; field %020d(seq) = the entry, JSON text (state = entry state)
 //	lum/<I>/in/<msgid>       an inbound message as its author wrote it (instance, author, ts,
 //	                         nonce, payload, sig, id); after sequencing the relay adds
-//	                         seq and time (state = entry state) — the author's ack in the graph
+//	                         seq and time (state = entry state) — the author's ack in the graph.
+//	                         A transient node: the relay keeps it in memory within a bound,
+//	                         oldest dropped first, never in graph.db (the log is the durable
+//	                         record; a replay of a logged message is refused as a duplicate)
 //	lum/<I>/clients          field <client key> = true while joined, null after leaving
 //	                         (state = the join/leave entry state)
 //	lum/<I>/snap             latest = seq of the latest accepted snapshot; field "<seq>" → lum/<I>/snap/<seq>

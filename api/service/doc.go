@@ -78,6 +78,17 @@
 // heartbeat.IsHeartbeatSoul): the heartbeat log and the host's reserved
 // mark are the durable record of time. BENCHMARKS.md has the cost.
 //
+// Inbound message nodes of hosted worlds (lum/<I>/in/<id>) are transient
+// for the same reason (graph.BoltOptions.Transient with
+// [Service.TransientSoul], bounded by serve's --inbox-memory): the log
+// holds every sequenced message durably before its receipt, so the node
+// lives in memory only, long enough for its author and subscribers to see
+// the seq and time the publication adds, and the oldest go first. After
+// it is dropped or the relay restarts, a replay of the message is still
+// refused as a duplicate (the guard asks the log) and answered with the
+// original receipt. Messages not yet sequenced at a crash were never
+// acknowledged by a receipt; their authors send them again.
+//
 // # Presence
 //
 // A key is present while one of its logged-in connections follows the

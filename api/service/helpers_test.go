@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +37,8 @@ type relay struct {
 	URL   string // ws://…/gun
 	HTTP  string // http://…
 
-	stopOnce sync.Once
+	stopOnce  sync.Once
+	transient atomic.Pointer[func(string) bool] // svc.TransientSoul
 }
 
 type relayOpts struct {
@@ -45,6 +47,8 @@ type relayOpts struct {
 	key    *keys.Private
 	mutate func(*service.Config)
 	limits api.Limits
+
+	inboxMemory int64 // graph.BoltOptions.TransientBytes (0: its default)
 }
 
 func startRelay(t testing.TB, o relayOpts) *relay {
@@ -58,7 +62,16 @@ func startRelay(t testing.TB, o relayOpts) *relay {
 		store = graph.NewMemoryStore()
 		r.dir = ""
 	} else {
-		bs, err := graph.OpenBolt(filepath.Join(r.dir, "graph.db"), graph.BoltOptions{})
+		// As serve opens it: heartbeat nodes volatile, hosted worlds'
+		// inbox nodes transient.
+		bs, err := graph.OpenBolt(filepath.Join(r.dir, "graph.db"), graph.BoltOptions{
+			Volatile: heartbeat.IsHeartbeatSoul,
+			Transient: func(soul string) bool {
+				f := r.transient.Load()
+				return f != nil && (*f)(soul)
+			},
+			TransientBytes: o.inboxMemory,
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,6 +90,8 @@ func startRelay(t testing.TB, o relayOpts) *relay {
 		t.Fatal(err)
 	}
 	r.svc = svc
+	hostedInbox := svc.TransientSoul
+	r.transient.Store(&hostedInbox)
 	srv, err := api.NewServer(api.Config{DB: r.db, Guard: svc.Guard(), Handlers: svc.Handlers(), Registry: reg, Limits: o.limits})
 	if err != nil {
 		t.Fatal(err)

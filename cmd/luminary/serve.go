@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,6 +41,7 @@ type ServeCmd struct {
 	ServiceFlags `embed:""`
 
 	ReadLimit        int64         `default:"1048576" env:"LUMINARY_READ_LIMIT" help:"Largest WebSocket message in bytes (larger: close 1009)."`
+	InboxMemory      int64         `default:"67108864" env:"LUMINARY_INBOX_MEMORY" help:"Bytes of inbound message nodes (lum/<I>/in/<id> of hosted worlds) kept in memory, oldest dropped first; they are not written to graph.db, since the heartbeat log holds every sequenced message durably."`
 	MaxBatch         int           `default:"100" env:"LUMINARY_MAX_BATCH" help:"Most messages in one batch frame."`
 	MaxSouls         int           `default:"1000" env:"LUMINARY_MAX_SOULS" help:"Most nodes in one put."`
 	MaxFieldsPerNode int           `default:"1000" env:"LUMINARY_MAX_FIELDS_PER_NODE" help:"Most fields in one node of a put."`
@@ -102,6 +104,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	commitMetrics := newCommitMetrics()
 	var store graph.Store
 	var ready func() error
+	var transient atomic.Pointer[func(string) bool] // the service's TransientSoul, once it exists
 	dataInfo := "memory"
 	if c.Memory {
 		store = graph.NewMemoryStore()
@@ -111,9 +114,18 @@ func (c *ServeCmd) Run(env *Env) error {
 		}
 		path := filepath.Join(c.Data, "graph.db")
 		// Heartbeat nodes (the tick, 20 writes a second per world) stay in
-		// memory: the heartbeat log is the durable record of time.
+		// memory: the heartbeat log is the durable record of time. So do
+		// the inbound message nodes of hosted worlds, within
+		// --inbox-memory: the log is the durable record of messages
+		// (service.TransientSoul, known once the service exists; nothing
+		// writes an inbox node before).
 		bs, err := graph.OpenBolt(path, graph.BoltOptions{Logger: logger, Volatile: heartbeat.IsHeartbeatSoul,
-			OnCommit: commitMetrics.observe, WAL: c.GraphWAL})
+			Transient: func(soul string) bool {
+				f := transient.Load()
+				return f != nil && (*f)(soul)
+			},
+			TransientBytes: c.InboxMemory,
+			OnCommit:       commitMetrics.observe, WAL: c.GraphWAL})
 		if err != nil {
 			return fmt.Errorf("serve: open %s: %w", path, err)
 		}
@@ -148,6 +160,8 @@ func (c *ServeCmd) Run(env *Env) error {
 		closeStore()
 		return err
 	}
+	hostedInbox := ts.svc.TransientSoul
+	transient.Store(&hostedInbox)
 	srv, err := api.NewServer(api.Config{
 		Guard:          ts.svc.Guard(),
 		Handlers:       ts.svc.Handlers(),
