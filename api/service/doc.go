@@ -85,7 +85,7 @@
 // lives in memory only, long enough for its author and subscribers to see
 // the seq and time the publication adds, and the oldest go first. After
 // it is dropped or the relay restarts, a replay of the message is still
-// refused as a duplicate (the guard asks the log) and answered with the
+// refused as a duplicate (the inbox check asks the log) and answered with the
 // original receipt. Messages not yet sequenced at a crash were never
 // acknowledged by a receipt; their authors send them again.
 //

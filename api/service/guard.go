@@ -148,39 +148,9 @@ func (g guard) CheckPut(ctx context.Context, p *api.PeerInfo, diff graph.Graph) 
 		if err != nil {
 			continue
 		}
-		if allowed[soul] != nil && s.sequenced(ctx, msg) {
-			allowed, refused = refuseNode(allowed, refused, soul, &auth.Refusal{Prefix: auth.PrefixDuplicate, Text: "message already sequenced"})
-		}
 		s.submit(ctx, p, putID, msg)
 	}
 	return allowed, refused
-}
-
-// sequenced reports whether msg is in its world's log already. Inbox
-// nodes are transient (TransientSoul), so after they are dropped (or after
-// a restart) the checker no longer sees a replayed one as stored; the log
-// does, and the replay is refused as a duplicate, never stored again. The
-// host still answers it with the original receipt.
-func (s *Service) sequenced(ctx context.Context, msg heartbeat.Message) bool {
-	_, ok, err := s.log.Lookup(ctx, msg.Instance, msg.ID())
-	return err == nil && ok
-}
-
-// refuseNode moves every allowed field of soul to refused with reason,
-// leaving allowed itself untouched (the checker may share it with the
-// put's diff).
-func refuseNode(allowed graph.Graph, refused []graph.FieldError, soul string, reason error) (graph.Graph, []graph.FieldError) {
-	node := allowed[soul]
-	out := make(graph.Graph, len(allowed))
-	for k, v := range allowed {
-		if k != soul {
-			out[k] = v
-		}
-	}
-	for field := range node.Fields {
-		refused = append(refused, graph.FieldError{Soul: soul, Field: field, Err: reason})
-	}
-	return out, refused
 }
 
 // TransientSoul reports whether soul is the inbound message node
@@ -190,7 +160,9 @@ func refuseNode(allowed graph.Graph, refused []graph.FieldError, soul string, re
 // durable in heartbeat.db before its receipt, so a durable copy in the
 // graph would only add a second fsync and a B-tree insert per message.
 // An inbox node lives long enough for its author (and any subscriber) to
-// see the relay add its seq and time; the log is the history.
+// see the relay add its seq and time; the log is the history. A replay of
+// a message dropped from memory (or from before a restart) is still
+// refused as a duplicate: the inbox check asks the log (Service.inbox).
 func (s *Service) TransientSoul(soul string) bool {
 	inst, ok := inboxInstance(soul)
 	return ok && s.worlds.hosted(inst)
