@@ -61,7 +61,9 @@ type BoltOptions struct {
 	// as never written.
 	Transient func(soul string) bool
 	// TransientBytes bounds the approximate memory of Transient souls
-	// (default 64 MiB).
+	// (default 8 MiB). They live on the Go heap, where every byte kept is
+	// marked by each garbage collection: keep the bound to what readers
+	// need (seconds of traffic), not to what memory allows.
 	TransientBytes int64
 
 	// WAL, if set, puts a write-ahead log in front of the bbolt file (in
@@ -271,7 +273,7 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 		opt.Clock = clock.System()
 	}
 	if opt.TransientBytes <= 0 {
-		opt.TransientBytes = 64 << 20
+		opt.TransientBytes = 8 << 20
 	}
 	vol := NewMemoryStore()
 	if transient := opt.Transient; transient != nil {

@@ -118,9 +118,15 @@ type MemoryOptions struct {
 	MaxBytes int64
 }
 
-// fieldOverhead approximates the memory of a field beyond its name and
-// value: the map slot, the Field struct and the string headers.
-const fieldOverhead = 64
+// fieldOverhead and soulOverhead approximate the memory of a field beyond
+// its name and value (its share of the node's map: slot, Field, string
+// headers) and of a soul beyond its name (the Node, its map's header, the
+// store's own entries for it). Measured against the Go heap on nodes of
+// nine fields with short values, the estimate is within 5%.
+const (
+	fieldOverhead = 104
+	soulOverhead  = 256
+)
 
 var (
 	_ Store         = (*MemoryStore)(nil)
@@ -237,7 +243,7 @@ func (m *MemoryStore) account(soul string, n *Node, field string, f Field) {
 	cur, known := m.sizes[soul]
 	if !known {
 		m.fifo = append(m.fifo, soul)
-		cur = len(soul)
+		cur = len(soul) + soulOverhead
 	}
 	delta := f.Value.size()
 	if old, ok := n.Fields[field]; ok {
@@ -248,7 +254,7 @@ func (m *MemoryStore) account(soul string, n *Node, field string, f Field) {
 	m.sizes[soul] = cur + delta
 	m.bytes += int64(delta)
 	if !known {
-		m.bytes += int64(len(soul))
+		m.bytes += int64(len(soul) + soulOverhead)
 	}
 }
 

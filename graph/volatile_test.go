@@ -82,9 +82,9 @@ func TestBoundedMemoryStoreEvictsOldestFirst(t *testing.T) {
 	if _, err := NewBoundedMemoryStore(MemoryOptions{Evictable: evictable}); err == nil {
 		t.Fatal("a zero bound was accepted")
 	}
-	// Each "in/N" node below costs len(soul)+len("v")+len(payload)+overhead.
+	// Each "in/N" node below costs its soul, its field and their overheads.
 	payload := strings.Repeat("x", 100)
-	per := int64(len("in/0") + len("v") + len(payload) + fieldOverhead)
+	per := int64(len("in/0") + soulOverhead + len("v") + len(payload) + fieldOverhead)
 	m, err := NewBoundedMemoryStore(MemoryOptions{Evictable: evictable, MaxBytes: 3 * per})
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 // gone, none survives a restart, and the history still has every message.
 func TestInboxNodesAreTransient(t *testing.T) {
 	dir := t.TempDir()
-	// About a dozen inbox nodes of this size fit in 8 KiB.
+	// A few inbox nodes of this size fit in 8 KiB.
 	r := startRelay(t, relayOpts{dir: dir, inboxMemory: 8 << 10})
 	inst := r.openWorld(t, "transient", 20)
 	k := newKey(t)
