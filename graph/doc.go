@@ -67,8 +67,11 @@
 //	States   StateClock: NewStateClock(clock), Now()
 //	Stores   Store (Get, GetField, Merge, Scan, Close); MergeNotifier;
 //	         AsyncMerger; SoulChecker (HasSoul); Derived(ctx);
-//	         MemoryStore: NewMemoryStore; BoltStore: OpenBolt,
-//	         BoltOptions (WAL: write-ahead log), Stats, BoltStats, CommitInfo,
+//	         MemoryStore: NewMemoryStore, NewBoundedMemoryStore
+//	         (MemoryOptions: evictable souls dropped oldest first), Evicted;
+//	         BoltStore: OpenBolt, BoltOptions (WAL: write-ahead log;
+//	         Volatile and Transient: souls kept in memory only, the latter
+//	         bounded), Stats, BoltStats, CommitInfo,
 //	         Checkpoint, Path; ErrNotFound, ErrClosed, ErrStoreFailed,
 //	         ErrWALCorrupt
 //	DB       NewDB(store, DBConfig); Put, PutAsync, Get, GetField, HasSoul,
