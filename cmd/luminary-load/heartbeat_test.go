@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -405,11 +407,35 @@ func TestTicksGunAgainstFakeRelay(t *testing.T) {
 
 func TestMessagesGunAgainstFakeRelay(t *testing.T) {
 	url := startFake(t, &fakeRelay{})
+	var trace bytes.Buffer
 	res, err := runMessages(context.Background(), messagesConfig{URL: url, Label: "fake", Kind: "gun", Clients: 4,
 		Rates: []int{40, 80}, Size: 80, Queue: 100, MaxBatch: 1, P99GoalMs: 1e9, Hello: true,
-		Step: 250 * time.Millisecond, Drain: 20 * time.Second, GetTimeout: 20 * time.Second, DialTimeout: 5 * time.Second})
+		Step: 250 * time.Millisecond, Drain: 20 * time.Second, GetTimeout: 20 * time.Second, DialTimeout: 5 * time.Second,
+		Trace: &trace})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The trace has one line per delivery the first three clients applied:
+	// as many as their latency histograms counted.
+	lines := strings.Split(strings.TrimSpace(trace.String()), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "# client seq") {
+		t.Fatalf("trace: %q", trace.String())
+	}
+	traced := map[int]int{}
+	for _, l := range lines[1:] {
+		var client int
+		var seq uint64
+		var sent, at int64
+		if n, err := fmt.Sscan(l, &client, &seq, &sent, &at); n != 4 || err != nil || client >= traceClients || at < sent || sent <= 0 {
+			t.Fatalf("trace line %q: %v", l, err)
+		}
+		traced[client]++
+	}
+	if len(traced) != traceClients {
+		t.Fatalf("trace follows clients %v, want %d of them", traced, traceClients)
+	}
+	if total := len(lines) - 1; uint64(total) > res.Steps[0].Received+res.Steps[1].Received {
+		t.Fatalf("trace has %d lines, more than the %d deliveries applied", total, res.Steps[0].Received+res.Steps[1].Received)
 	}
 	if len(res.Steps) != 2 || res.GetReplies != 4 {
 		t.Fatalf("steps %d replies %d", len(res.Steps), res.GetReplies)

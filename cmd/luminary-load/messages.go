@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -51,6 +53,56 @@ type messagesConfig struct {
 	DialTimeout time.Duration `json:"-"`
 	StepS       float64       `json:"step_s"`
 	DrainS      float64       `json:"drain_s"`
+	// Trace, if set, receives one line per delivery to the first
+	// traceClients clients: "<client> <seq> <send unix ns> <receive unix
+	// ns>", to see when in a step the latency goes (BENCHMARKS.md).
+	Trace io.Writer `json:"-"`
+}
+
+// traceClients is how many clients a trace follows.
+const traceClients = 3
+
+// deliveryTrace writes the lines of messagesConfig.Trace.
+type deliveryTrace struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	buf []byte
+}
+
+func newDeliveryTrace(w io.Writer) *deliveryTrace {
+	if w == nil {
+		return nil
+	}
+	t := &deliveryTrace{w: bufio.NewWriterSize(w, 1<<16)}
+	t.w.WriteString("# client seq send_unix_ns receive_unix_ns\n")
+	return t
+}
+
+func (t *deliveryTrace) record(client int, seq uint64, sent, at int64) {
+	if t == nil || client >= traceClients {
+		return
+	}
+	t.mu.Lock()
+	b := strconv.AppendInt(t.buf[:0], int64(client), 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, sent, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, at, 10)
+	b = append(b, '\n')
+	t.w.Write(b)
+	t.buf = b
+	t.mu.Unlock()
+}
+
+func (t *deliveryTrace) flush() error {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.w.Flush()
 }
 
 func (c *messagesConfig) validate() error {
@@ -209,6 +261,8 @@ type msgShared struct {
 	ackHists []*histogram
 	lastAck  []int64
 	errs     []string
+
+	trace *deliveryTrace // nil without messagesConfig.Trace
 }
 
 func (c *msgClient) onFrame(raw []byte) []message {
@@ -272,6 +326,7 @@ func (c *msgClient) onFrame(raw []byte) []message {
 			c.counts[k]++
 			if sn := c.shared.sendNano[s].Load(); sn != 0 {
 				c.hists[k].record(time.Duration(at - sn))
+				c.shared.trace.record(c.idx, s, sn, at)
 			}
 			continue
 		}
@@ -279,6 +334,7 @@ func (c *msgClient) onFrame(raw []byte) []message {
 		c.counts[k]++
 		if sn := c.shared.sendNano[s].Load(); sn != 0 {
 			c.hists[k].record(time.Duration(at - sn))
+			c.shared.trace.record(c.idx, s, sn, at)
 		}
 		c.shared.stepRx[k].Add(1)
 	}
@@ -553,7 +609,8 @@ func runMessages(ctx context.Context, cfg messagesConfig) (*messagesResult, erro
 
 	sh := &msgShared{kind: cfg.Kind, sendNano: make([]atomic.Int64, plan.total), idOf: make(map[string]uint64, plan.total),
 		acked: make([]atomic.Bool, plan.total), stateOf: make([]atomic.Uint64, plan.total), stepAck: make([]atomic.Uint64, nsteps), stepErr: make([]atomic.Uint64, nsteps),
-		stepRx: make([]atomic.Uint64, nsteps), ackHists: make([]*histogram, nsteps), lastAck: make([]int64, nsteps)}
+		stepRx: make([]atomic.Uint64, nsteps), ackHists: make([]*histogram, nsteps), lastAck: make([]int64, nsteps),
+		trace: newDeliveryTrace(cfg.Trace)}
 	for k := range sh.ackHists {
 		sh.ackHists[k] = newHistogram()
 	}
@@ -822,6 +879,9 @@ func runMessages(ctx context.Context, cfg messagesConfig) (*messagesResult, erro
 	res.ErrorSamples = append(res.ErrorSamples, sh.errs...)
 	sh.amu.Unlock()
 	res.Load1End = load1()
+	if err := sh.trace.flush(); err != nil && ctx.Err() == nil {
+		return res, fmt.Errorf("luminary-load: trace: %w", err)
+	}
 	return res, ctx.Err()
 }
 
@@ -842,6 +902,7 @@ func cmdMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&cfg.Step, "step", 5*time.Second, "duration of each rate step")
 	fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "how long to wait for a step's last deliveries")
 	fs.DurationVar(&cfg.GetTimeout, "get-timeout", 10*time.Second, "wait this long for the get replies")
+	tracePath := fs.String("trace", "", "write one line per delivery to the first 3 clients to this file: client, seq, send and receive time (unix ns)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -850,6 +911,14 @@ func cmdMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	cfg.Rates = rs
+	if *tracePath != "" {
+		f, err := os.Create(*tracePath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.Trace = f
+	}
 	cfg.URL, cfg.Label, cfg.Hello, cfg.RelayPID, cfg.DialTimeout = c.url, c.label, c.hello, c.relayPID, c.dialTimeout
 	res, err := runMessages(ctx, cfg)
 	if res == nil {
