@@ -35,7 +35,9 @@
 // A client puts a message node at lum/<I>/in/<id> (heartbeat.InboxPuts).
 // The guard lets the checker judge it, then hands it to the host. When the
 // host has made it durable, the connection receives, besides the put's
-// ordinary Gun ack, a frame answering the same put with a [ReceiptMember]
+// ordinary Gun ack (the relay took the node; inbox nodes are transient, see
+// below, so that ack is no promise of durability), a frame answering the
+// same put with a [ReceiptMember]
 // member: {"id","seq","epoch","state","time"} ("dup": true for a message
 // sequenced before, with its original seq), or the sequencer's refusal.
 // The host's publication then writes the entry to the log block and seq

@@ -24,8 +24,9 @@ import (
 //	{"#":"<id>","@":"<put id>","err":"<reason>","lum":{"id":"<msg id>"}}  (the sequencer refused it)
 //
 // It comes in addition to the put's ordinary Gun ack (which says only that
-// the inbox node was stored, or why not). gun.js peers treat it as one more
-// ack of the put; the Go client waits for it.
+// the relay took the inbox node, a transient node kept in memory, or why
+// not): the receipt, not the Gun ack, says the message is durable. gun.js
+// peers treat it as one more ack of the put; the Go client waits for it.
 const ReceiptMember = "lum"
 
 // conn returns the service's state for a connection, creating it (and
