@@ -121,7 +121,8 @@ func TestServeLifecycle(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: %d", p, resp.StatusCode)
 		}
-		if p == "/metrics" && (!strings.Contains(string(body), "go_goroutines") || !strings.Contains(string(body), "luminary_connections")) {
+		if p == "/metrics" && (!strings.Contains(string(body), "go_goroutines") || !strings.Contains(string(body), "luminary_connections") ||
+			!strings.Contains(string(body), "luminary_inbox_memory_bytes") || !strings.Contains(string(body), "luminary_inbox_nodes_dropped_total")) {
 			t.Fatalf("/metrics lacks collectors:\n%s", body)
 		}
 	}

@@ -105,6 +105,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	var store graph.Store
 	var ready func() error
 	var transient atomic.Pointer[func(string) bool] // the service's TransientSoul, once it exists
+	var storeStats func() graph.BoltStats
 	dataInfo := "memory"
 	if c.Memory {
 		store = graph.NewMemoryStore()
@@ -130,6 +131,7 @@ func (c *ServeCmd) Run(env *Env) error {
 			return fmt.Errorf("serve: open %s: %w", path, err)
 		}
 		store = bs
+		storeStats = bs.Stats
 		ready = func() error { return bs.Stats().Failed }
 		dataInfo = path
 	}
@@ -147,8 +149,14 @@ func (c *ServeCmd) Run(env *Env) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if !c.Memory {
-		reg.MustRegister(commitMetrics.seconds, commitMetrics.merges)
+	if storeStats != nil {
+		reg.MustRegister(commitMetrics.seconds, commitMetrics.merges,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "luminary", Name: "inbox_memory_bytes",
+				Help: "Approximate memory of the inbound message nodes kept (bounded by --inbox-memory)."},
+				func() float64 { return float64(storeStats().TransientBytes) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "luminary", Name: "inbox_nodes_dropped_total",
+				Help: "Inbound message nodes dropped, oldest first, to stay within --inbox-memory (their messages are in the log)."},
+				func() float64 { return float64(storeStats().TransientEvicted) }))
 	}
 	serviceData := c.Data
 	if c.Memory {
