@@ -133,9 +133,15 @@ func TestPeeringNoEchoLoop(t *testing.T) {
 		t.Fatalf("got %v", m)
 	}
 	// Each relay accepted the field once; the forwarded copies were
-	// dropped by dedup or lost HAM, so nothing is pushed again.
+	// dropped by dedup or lost HAM, so nothing is pushed again. A relay
+	// counts an accepted field when it answers the put, which may come
+	// after the push cb has already read: wait for both counts first.
+	accepted := func() (float64, float64) {
+		return a.metric("luminary_fields_accepted_total"), b.metric("luminary_fields_accepted_total")
+	}
+	waitFor(t, "both relays to count the field", func() bool { na, nb := accepted(); return na >= 1 && nb >= 1 })
 	cb.get("g2", "other")
-	if a.metric("luminary_fields_accepted_total") != 1 || b.metric("luminary_fields_accepted_total") != 1 {
-		t.Fatalf("fields accepted: A %v, B %v", a.metric("luminary_fields_accepted_total"), b.metric("luminary_fields_accepted_total"))
+	if na, nb := accepted(); na != 1 || nb != 1 {
+		t.Fatalf("fields accepted: A %v, B %v", na, nb)
 	}
 }
