@@ -109,6 +109,25 @@ func (c VoteCheck) Check(ctx context.Context, v SnapshotVote, data []byte) (have
 	return err == nil, nil
 }
 
+// CheckVotePoint judges the point a vote is for against the instance's
+// log: at or below its head, above the accepted snapshot. Every sequencer
+// (the host, or a relay counting votes while a peer sequences) asks the same.
+func CheckVotePoint(seq, head, accepted uint64) error {
+	switch {
+	case seq > head:
+		return fmt.Errorf("heartbeat: vote for seq %d beyond head %d: %w", seq, head, ErrOrder)
+	case seq <= accepted:
+		return fmt.Errorf("heartbeat: vote for seq %d, accepted %d: %w", seq, accepted, ErrDuplicate)
+	}
+	return nil
+}
+
+// VoteQuorum is how many matching votes decide a snapshot: the configured
+// quorum, or every present member when fewer are present (at least one).
+func VoteQuorum(configured, present int) int {
+	return min(configured, max(1, present))
+}
+
 // VoteTally counts one instance's snapshot votes: distinct authors per
 // (seq, hash), and the points for which a marker was already decided. It
 // is not safe for concurrent use.
@@ -199,16 +218,11 @@ func (h *Host) Vote(ctx context.Context, v SnapshotVote, data []byte, done func(
 	h.mu.Lock()
 	in, err := h.acceptingLocked(v.Instance)
 	if err == nil {
-		switch {
-		case v.Seq > in.headSeq:
-			err = fmt.Errorf("heartbeat: vote for seq %d beyond head %d: %w", v.Seq, in.headSeq, ErrOrder)
-		case v.Seq <= in.snapSeq:
-			err = fmt.Errorf("heartbeat: vote for seq %d, accepted %d: %w", v.Seq, in.snapSeq, ErrDuplicate)
-		}
+		err = CheckVotePoint(v.Seq, in.headSeq, in.snapSeq)
 	}
 	var voters []string
 	if err == nil {
-		voters, err = in.tally.Add(v, min(h.cfg.SnapshotQuorum, max(1, in.present)), haveData, h.cfg.MaxVotes)
+		voters, err = in.tally.Add(v, VoteQuorum(h.cfg.SnapshotQuorum, in.present), haveData, h.cfg.MaxVotes)
 	}
 	h.mu.Unlock()
 	if err != nil || voters == nil {

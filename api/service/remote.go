@@ -376,16 +376,12 @@ func (r *remotes) vote(ctx context.Context, v heartbeat.SnapshotVote, data []byt
 	if st.Snapshot != nil {
 		accepted = st.Snapshot.Seq
 	}
-	switch {
-	case v.Seq > st.Head.Seq:
-		done(heartbeat.Receipt{}, fmt.Errorf("service: vote for seq %d beyond head %d: %w", v.Seq, st.Head.Seq, heartbeat.ErrOrder))
-		return true
-	case v.Seq <= accepted:
-		done(heartbeat.Receipt{}, fmt.Errorf("service: vote for seq %d, accepted %d: %w", v.Seq, accepted, heartbeat.ErrDuplicate))
+	if err := heartbeat.CheckVotePoint(v.Seq, st.Head.Seq, accepted); err != nil {
+		done(heartbeat.Receipt{}, err)
 		return true
 	}
 	hc := s.host.Config()
-	quorum := min(hc.SnapshotQuorum, max(1, len(s.pres.current(inst))))
+	quorum := heartbeat.VoteQuorum(hc.SnapshotQuorum, len(s.pres.current(inst)))
 	r.mu.Lock()
 	h := r.holders[inst]
 	if h == nil {
