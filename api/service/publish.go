@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -387,15 +388,13 @@ func (s *Service) repair(ctx context.Context, inst string) error {
 			break
 		}
 		pub := heartbeat.Publication{Meta: *st.Meta, Entries: page.Entries, Tick: page.Ticks[len(page.Ticks)-1], Stored: true}
-		addPuts(diff, heartbeat.PublicationPuts(pub))
 		// The seq and time a publication adds to inbox nodes decorate
 		// transient nodes (TransientSoul), gone after a restart: not
 		// repaired.
-		for soul := range diff {
-			if _, ok := inboxInstance(soul); ok {
-				delete(diff, soul)
-			}
-		}
+		addPuts(diff, slices.DeleteFunc(heartbeat.PublicationPuts(pub), func(p heartbeat.Put) bool {
+			_, inbox := inboxInstance(p.Soul)
+			return inbox
+		}))
 		n += len(page.Entries)
 		from = page.Entries[len(page.Entries)-1].Seq + 1
 		if diff.Len() > 4096 {
