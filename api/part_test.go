@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/krestianstvo/luminary/graph"
@@ -40,5 +42,49 @@ func TestPushEncoderMatchesAppendJSON(t *testing.T) {
 			t.Fatalf("%d souls encoded once, want the %d whole nodes", len(enc.spans), len(accepted))
 		}
 		enc.release()
+	}
+}
+
+// A large broadcast to many recipients, each following its own part of
+// it, is encoded on several goroutines (encodeParts); every frame must be
+// the one a single encoder builds, whatever goroutine built it, and parts
+// that share nodes must not disturb one another.
+func TestEncodePartsMatchesOneEncoder(t *testing.T) {
+	accepted := graph.Graph{}
+	for i := range 3 * parallelPushMin {
+		soul := fmt.Sprintf("lum/w%d/hb", i)
+		accepted.Set(soul, "tick", graph.Field{Value: graph.String(`{"n":` + soul + `"}`), State: float64(i + 1)})
+	}
+	souls := accepted.Souls()
+	rcpts := make([]recipient, 7)
+	for i := range rcpts {
+		part := graph.Graph{}
+		for j, soul := range souls {
+			if j%len(rcpts) == i || j%50 == 0 { // every 50th node goes to everyone
+				part[soul] = accepted[soul]
+			}
+		}
+		rcpts[i].part = part
+	}
+	frames := make([][]byte, len(rcpts))
+	if !encodeParts(accepted, "id1", "", rcpts, frames) {
+		if runtime.GOMAXPROCS(0) > 1 {
+			t.Fatal("a broadcast of this size was not encoded in parallel")
+		}
+	}
+	enc := newPushEncoder(accepted, "id1", "")
+	defer enc.release()
+	for i, r := range rcpts {
+		if frames[i] == nil && runtime.GOMAXPROCS(0) == 1 {
+			continue
+		}
+		if want := enc.frame(r.part); !bytes.Equal(frames[i], want) {
+			t.Fatalf("recipient %d: frame differs from a single encoder's", i)
+		}
+	}
+	// A recipient of the whole broadcast (part nil) keeps the serial path.
+	rcpts[3].part = nil
+	if encodeParts(accepted, "id1", "", rcpts, make([][]byte, len(rcpts))) {
+		t.Fatal("encoded in parallel with a whole-frame recipient")
 	}
 }

@@ -652,7 +652,15 @@ func (s *Server) broadcast(accepted graph.Graph, origin any) {
 	if len(rcpts) == 0 && len(links) == 0 {
 		return
 	}
-	enc := newPushEncoder(accepted, id, s.peers.seenList())
+	seenList := s.peers.seenList()
+	var frames [][]byte
+	if len(rcpts) > 1 {
+		frames = make([][]byte, len(rcpts))
+		if !encodeParts(accepted, id, seenList, rcpts, frames) {
+			frames = nil
+		}
+	}
+	enc := newPushEncoder(accepted, id, seenList)
 	defer enc.release()
 	var full []byte
 	fullFrame := func() []byte {
@@ -670,12 +678,15 @@ func (s *Server) broadcast(accepted graph.Graph, origin any) {
 		}
 		c.enqueue(frame)
 	}
-	for _, r := range rcpts {
-		if r.part == nil {
+	for i, r := range rcpts {
+		switch {
+		case frames != nil:
+			send(r.c, frames[i])
+		case r.part == nil:
 			send(r.c, fullFrame())
-			continue
+		default:
+			send(r.c, enc.frame(r.part))
 		}
-		send(r.c, enc.frame(r.part))
 	}
 	for _, l := range links {
 		send(l, fullFrame())

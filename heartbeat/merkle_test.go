@@ -41,6 +41,28 @@ func TestSignRoundEverySize(t *testing.T) {
 	}
 }
 
+// TestSignRoundLarge covers the sizes at which SignRound hashes on several
+// goroutines (parallelMin = 1024 hashes each): a node computed in the wrong
+// chunk, or left out at a chunk's edge, would send the leaves beneath it to
+// another root.
+func TestSignRoundLarge(t *testing.T) {
+	s := heartbeattest.Signer(1)
+	v := heartbeat.KeyVerifier(nil)
+	all := records(5001)
+	for _, n := range []int{2047, 2048, 2049, 3000, 4097, 5001} {
+		ticks, err := heartbeat.SignRound(s, all[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cache := heartbeat.NewRoundCache(4)
+		for i := range ticks {
+			if err := heartbeat.VerifyTick(&ticks[i], v, cache); err != nil {
+				t.Fatalf("n=%d i=%d: %v", n, i, err)
+			}
+		}
+	}
+}
+
 func TestVerifyTickRejectsTampering(t *testing.T) {
 	s := heartbeattest.Signer(1)
 	v := heartbeat.KeyVerifier(nil)
