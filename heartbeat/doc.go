@@ -92,9 +92,10 @@
 // and their times (the VM runs scheduled messages in time order however time
 // is advanced), so replay is deterministic. Live followers may see different
 // subsets of idle ticks under loss; their entry streams, with times, are
-// identical. (The relay's service pushes idle ticks with a playout delay, a
-// fixed offset from their stamp, so they arrive on a steady cadence:
-// api/service Config.TickPlayout.)
+// identical. (The relay's service pushes idle ticks with a playout delay, an
+// offset from their stamp that covers the time rounds take to publish, so
+// they arrive on a steady cadence: api/service Config.TickPlayout and
+// MaxTickPlayout.)
 //
 // ## Amortised signing (5,000 instances)
 //

@@ -18,7 +18,8 @@
 //	sink          publications → heartbeat.MetaPuts/PublicationPuts → graph.DB.Put, in order,
 //	              from one writer goroutine (so the api.Server pushes them to subscribers);
 //	              graph.Derived (the log is the durable copy); idle ticks through an
-//	              api.Held origin, released at stamp + Config.TickPlayout (publish.go)
+//	              api.Held origin, released at stamp + the playout delay (Config.TickPlayout,
+//	              raised up to MaxTickPlayout to cover publishing times; publish.go)
 //	guard         auth.Checker (Config.Inbox judges lum/<I>/in/<id> as heartbeat messages:
 //	              signature, timestamp window, already sequenced → "duplicate:"), then
 //	              inbound messages → Host.Submit → a receipt frame to the sender; Preverify

@@ -29,10 +29,11 @@ type metrics struct {
 	entries        *prometheus.CounterVec // kind = msg | join | leave | epoch | snapshot
 	refused        *prometheus.CounterVec // reason prefix
 	receiptLatency prometheus.Histogram
-	publishLatency prometheus.Histogram
+	publishLatency *roundHistogram // guarded by mu
 	publishErrors  prometheus.Counter
 	ticksDropped   prometheus.Counter
 	playoutLate    prometheus.Counter
+	playout        prometheus.Gauge
 	worldsGauge    prometheus.Gauge
 
 	mu     sync.Mutex
@@ -128,15 +129,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		receiptLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "message_receipt_seconds",
 			Help:    "Time from admitting an inbound message to its durable receipt.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
-		publishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "publish_seconds",
-			Help:    "Relay wall clock when a publication's graph write has returned minus its tick's HAM state (stamp to in the graph with its push frames built; the log holds the durable copy).",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
+		publishLatency: newRoundHistogram(prometheus.BuildFQName(ns, "", "publish_seconds"),
+			"Relay wall clock when a publication's graph write has returned minus its tick's HAM state (stamp to in the graph with its push frames built; the log holds the durable copy).",
+			[]float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "publish_errors_total",
 			Help: "Failed writes of publications to the graph."}),
 		ticksDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "ticks_dropped_total",
 			Help: "Idle ticks not written to the graph because the publication queue was full."}),
 		playoutLate: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "tick_playout_late_total",
-			Help: "Batches of idle ticks whose publication took longer than the tick playout delay, so they were pushed as soon as published (off the steady cadence; a --tick-playout to raise if it grows)."}),
+			Help: "Rounds of idle ticks whose publication took longer than the tick playout delay, so they were pushed as soon as published (off the steady cadence; the delay then rises, up to --tick-playout-max)."}),
+		playout: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "tick_playout_seconds",
+			Help: "Current playout delay of idle ticks (at least --tick-playout; raised to cover the recent publishing time of rounds, at most --tick-playout-max)."}),
 		worldsGauge: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "worlds",
 			Help: "Worlds hosted by this relay."}),
 		worlds: map[string]*worldStats{},
@@ -144,7 +147,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.idleTicks, m.checkTicks = m.ticks.WithLabelValues("idle"), m.ticks.WithLabelValues("checkpoint")
 	if reg != nil {
 		reg.MustRegister(m.ticks, roundHistograms{m}, m.entries, m.refused, m.receiptLatency,
-			m.publishLatency, m.publishErrors, m.ticksDropped, m.playoutLate, m.worldsGauge)
+			m.publishErrors, m.ticksDropped, m.playoutLate, m.playout, m.worldsGauge)
 	}
 	return m
 }
@@ -249,17 +252,38 @@ func (h *roundHistogram) metric() prometheus.Metric {
 // roundHistograms collects the metrics' roundHistograms.
 type roundHistograms struct{ m *metrics }
 
+func (c roundHistograms) list() []*roundHistogram {
+	return []*roundHistogram{c.m.lateness, c.m.deviation, c.m.publishLatency}
+}
+
 func (c roundHistograms) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.m.lateness.desc
-	ch <- c.m.deviation.desc
+	for _, h := range c.list() {
+		ch <- h.desc
+	}
 }
 
 func (c roundHistograms) Collect(ch chan<- prometheus.Metric) {
+	hs := c.list()
+	ms := make([]prometheus.Metric, len(hs))
 	c.m.mu.Lock()
-	lat, dev := c.m.lateness.metric(), c.m.deviation.metric()
+	for i, h := range hs {
+		ms[i] = h.metric()
+	}
 	c.m.mu.Unlock()
-	ch <- lat
-	ch <- dev
+	for _, m := range ms {
+		ch <- m
+	}
+}
+
+// observePublished records the publishing latency of a round's ticks
+// (stamps in HAM milliseconds), once it is in the graph.
+func (m *metrics) observePublished(states []float64, now time.Time) {
+	nowMs := float64(now.UnixMicro()) / 1000
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, st := range states {
+		m.publishLatency.observe(max(nowMs-st, 0) / 1000)
+	}
 }
 
 // worldNumbers is what /api/status shows for one world.

@@ -33,14 +33,16 @@ import (
 // the queue holds MaxPublishQueue publications already; the next tick
 // supersedes them.
 //
-// A round of idle ticks only is pushed with a playout delay
-// (Config.TickPlayout): the graph holds it at once, but its push frames
-// leave at the round's stamp plus the delay (at once if publishing took
-// longer). Publishing a round costs milliseconds that vary from round to
-// round (building the diff, the merge, encoding a frame per follower);
-// released at a fixed offset from their stamps, ticks reach followers on a
-// steady cadence. A round that carries entries is pushed as soon as it is
-// in the graph, and the held rounds before it with it (in order).
+// A round of idle ticks only is pushed with a playout delay: the graph
+// holds it at once, but its push frames leave at the round's stamp plus the
+// delay (at once if publishing took longer). Publishing a round costs
+// milliseconds that vary from round to round (building the diff, the
+// merge, encoding a frame per follower); released at a fixed offset from
+// their stamps, ticks reach followers on a steady cadence. The delay adapts
+// like a jitter buffer (playout): at least Config.TickPlayout, raised to
+// cover the longest recent publishing time, at most Config.MaxTickPlayout.
+// A round that carries entries is pushed as soon as it is in the graph,
+// and the held rounds before it with it (in order).
 type publisher struct {
 	s     *Service
 	max   int
@@ -52,6 +54,8 @@ type publisher struct {
 	spare    []heartbeat.Publication // the previous batch's array, reused
 	inflight int                     // rounds taken off the queue and not yet released
 	flushed  chan struct{}           // closed and replaced whenever nothing is queued or on its way
+
+	playout *playout // owned by the releaser goroutine (one at a time)
 
 	// Owned by the publishing goroutine.
 	meta   map[string]bool   // instances whose MetaPuts were written by this process
@@ -66,6 +70,7 @@ type round struct {
 	held   heldPush  // the round's push frames (*api.Held)
 	idle   bool      // idle ticks only: pushed with the playout delay
 	stamp  float64   // the latest tick stamp in the round (HAM state, ms)
+	due    time.Time // when a held round leaves (set once it is in the graph)
 	states []float64 // every publication's tick stamp, for the latency metric
 	terms  []string  // instances whose epoch changed in this round
 	done   chan struct{}
@@ -81,7 +86,63 @@ type heldPush interface {
 
 func newPublisher(s *Service, maxQueue, depth int) *publisher {
 	return &publisher{s: s, max: maxQueue, wake: make(chan struct{}, 1), slots: make(chan struct{}, max(depth, 1)),
-		flushed: make(chan struct{}), meta: map[string]bool{}, epochs: map[string]uint64{}}
+		flushed: make(chan struct{}), meta: map[string]bool{}, epochs: map[string]uint64{},
+		playout: newPlayout(s.cfg.TickPlayout, s.cfg.MaxTickPlayout)}
+}
+
+// playout is the delay from an idle round's stamp to its push: a jitter
+// buffer. It never falls below its least (Config.TickPlayout). When rounds
+// take longer to publish (thousands of worlds, a busy machine) it rises at
+// once to the 99th percentile of the publishing times of the last
+// playoutWindow idle rounds plus playoutMargin, at most its most
+// (Config.MaxTickPlayout), so that rounds keep leaving at one offset from
+// their stamps rather than each whenever it is ready; once they are faster
+// it comes down by playoutDecay a round, which shortens a gap by no more
+// than that. A rise lengthens one gap; the long window makes rises rare
+// once the current load has been seen. The percentile rather than the
+// longest time: a few slow rounds (a burst of new worlds, a collection)
+// go late instead of holding every round longer for the next 10 s, which
+// costs more (rounds held longer hold their frames longer, and followers
+// see every tick later).
+type playout struct {
+	least, most time.Duration
+	cur         time.Duration
+	took        []time.Duration // ring: publishing times of the last idle rounds
+	next, n     int
+	sorted      []time.Duration // scratch
+}
+
+const (
+	playoutWindow = 200 // idle rounds remembered: 10 s at 20 ticks/s
+	playoutMargin = 10 * time.Millisecond
+	playoutDecay  = time.Millisecond
+)
+
+func newPlayout(least, most time.Duration) *playout {
+	return &playout{least: least, most: max(most, least), cur: least,
+		took: make([]time.Duration, playoutWindow), sorted: make([]time.Duration, 0, playoutWindow)}
+}
+
+// observe records that an idle round took d from its stamp to being in
+// the graph with its push frames built, and returns the delay that round
+// and the next are held for.
+func (b *playout) observe(d time.Duration) time.Duration {
+	if b.most <= b.least {
+		return b.least
+	}
+	b.took[b.next] = d
+	b.next = (b.next + 1) % len(b.took)
+	b.n = min(b.n+1, len(b.took))
+	b.sorted = append(b.sorted[:0], b.took[:b.n]...)
+	slices.Sort(b.sorted)
+	p99 := b.sorted[b.n-1-b.n/100] // the longest of 1 to 99 rounds, the 99th percentile of 100 or more
+	target := min(max(b.least, p99+playoutMargin), b.most)
+	if target > b.cur {
+		b.cur = target
+	} else {
+		b.cur = max(target, b.cur-playoutDecay)
+	}
+	return b.cur
 }
 
 // Publish implements heartbeat.Sink.
@@ -317,24 +378,28 @@ func (p *publisher) releaser(ctx context.Context, rounds <-chan *round) {
 	}
 }
 
-// waits reports whether r is pushed after a playout delay: idle ticks
-// only, something to push, a delay configured, the service not stopping,
-// and the delay not already over (counted as late).
+// waits reports whether r, just in the graph, is pushed after a playout
+// delay, and sets its due time: idle ticks only, something to push, a
+// delay configured, the service not stopping, and the delay not already
+// over (counted as late).
 func (p *publisher) waits(ctx context.Context, r *round) bool {
 	if !r.idle || r.held.Len() == 0 || p.s.cfg.TickPlayout <= 0 || ctx.Err() != nil {
 		return false
 	}
-	if !p.due(r).After(p.s.clk.Now()) {
+	now := p.s.clk.Now()
+	stamp := time.UnixMicro(int64(r.stamp * 1000))
+	delay := p.playout.observe(now.Sub(stamp))
+	p.s.m.playout.Set(delay.Seconds())
+	r.due = stamp.Add(delay)
+	if !r.due.After(now) {
 		p.s.m.playoutLate.Inc()
 		return false
 	}
 	return true
 }
 
-// due is when an idle round leaves: its stamp plus the playout delay.
-func (p *publisher) due(r *round) time.Time {
-	return time.UnixMicro(int64(r.stamp * 1000)).Add(p.s.cfg.TickPlayout)
-}
+// due is when a held round leaves (set by waits).
+func (p *publisher) due(r *round) time.Time { return r.due }
 
 // finish records what the graph made of r and starts the terms it opens.
 func (p *publisher) finish(r *round) {
@@ -349,10 +414,7 @@ func (p *publisher) finish(r *round) {
 			"soul", f.Soul, "field", f.Field, "err", f.Err)
 		p.s.m.publishErrors.Inc()
 	} else {
-		now := float64(p.s.clk.Now().UnixMicro()) / 1000
-		for _, st := range r.states {
-			p.s.m.publishLatency.Observe(max(now-st, 0) / 1000)
-		}
+		p.s.m.observePublished(r.states, p.s.clk.Now())
 	}
 	for _, inst := range r.terms {
 		p.s.termStarted(inst)

@@ -59,16 +59,21 @@ type Config struct {
 	// set by the service.
 	Host heartbeat.HostConfig
 
-	// TickPlayout is the playout delay of idle ticks: their push leaves
-	// the relay this long after their stamp (or once they are published,
-	// if that takes longer), so followers receive them on a steady
-	// cadence whatever publishing each round costs; it adds as much to
-	// their latency. Rounds that carry entries are pushed at once (with
-	// the held rounds before them). A delay longer than the time a round
-	// takes to publish keeps the cadence steady under load (5,000 worlds:
+	// TickPlayout is the least playout delay of idle ticks: their push
+	// leaves the relay this long after their stamp (or once they are
+	// published, if that takes longer), so followers receive them on a
+	// steady cadence whatever publishing each round costs; it adds as
+	// much to their latency. Rounds that carry entries are pushed at once
+	// (with the held rounds before them). A delay longer than the time a
+	// round takes to publish keeps the cadence steady under load, so the
+	// delay rises to cover the longest publishing time of recent rounds
+	// (a jitter buffer, publish.go), up to MaxTickPlayout (5,000 worlds:
 	// see BENCHMARKS.md).
 	// Default DefaultTickPlayout; negative disables the delay.
 	TickPlayout time.Duration
+	// MaxTickPlayout bounds how far the playout delay rises (default
+	// DefaultMaxTickPlayout); at or below TickPlayout the delay is fixed.
+	MaxTickPlayout time.Duration
 
 	// MaxPublishQueue bounds publications waiting for the graph writer
 	// before idle ticks are dropped (default 4 × MaxWorlds, at least
@@ -106,6 +111,12 @@ type Config struct {
 // at the default 20 ticks/s, more than publishing a round of a thousand
 // worlds takes on two cores (p99 ≈ 22 ms from stamp to push).
 const DefaultTickPlayout = 25 * time.Millisecond
+
+// DefaultMaxTickPlayout is Config.MaxTickPlayout's default: four tick
+// periods at 20 ticks/s, above what publishing a round of 5,000 worlds
+// takes on two shared cores (p99 ≈ 90 ms, max ≈ 120 ms from stamp to
+// push frames built).
+const DefaultMaxTickPlayout = 200 * time.Millisecond
 
 // Service is Luminary's time service running inside the relay: the
 // heartbeat host (sequencer and metronome) for the worlds the relay hosts,
@@ -198,6 +209,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.TickPlayout == 0 {
 		cfg.TickPlayout = DefaultTickPlayout
+	}
+	if cfg.MaxTickPlayout == 0 {
+		cfg.MaxTickPlayout = max(DefaultMaxTickPlayout, cfg.TickPlayout)
 	}
 	if cfg.Host.WindowPast <= 0 {
 		cfg.Host.WindowPast = 120 * time.Second

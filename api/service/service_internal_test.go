@@ -252,3 +252,107 @@ func TestHandedPresence(t *testing.T) {
 		t.Fatal("the event bound: a new key must be refused, a recorded one kept")
 	}
 }
+
+// TestPlayoutAdapts: the playout delay of idle rounds rises at once to the
+// 99th percentile of recent publishing times plus a margin (at most its
+// bound), comes down a millisecond a round once rounds are faster (never
+// below its least), lets fewer than 1 % slow rounds go late without a
+// rise, and stays fixed when the bound is not above the least.
+func TestPlayoutAdapts(t *testing.T) {
+	ms := time.Millisecond
+	fixed := newPlayout(25*ms, 10*ms)
+	if d := fixed.observe(150 * ms); d != 25*ms {
+		t.Fatalf("fixed playout moved to %v", d)
+	}
+	b := newPlayout(25*ms, 200*ms)
+	if d := b.observe(5 * ms); d != 25*ms {
+		t.Fatalf("fast round: %v, want the least, 25ms", d)
+	}
+	if d := b.observe(80 * ms); d != 80*ms+playoutMargin {
+		t.Fatalf("slow round: %v, want 80ms + margin", d)
+	}
+	if d := b.observe(500 * ms); d != 200*ms {
+		t.Fatalf("very slow round: %v, want the bound, 200ms", d)
+	}
+	// Under 100 rounds seen, the percentile is the longest: no decay.
+	for n := 4; n < 100; n++ {
+		if d := b.observe(5 * ms); d != 200*ms {
+			t.Fatalf("round %d: %v, want 200ms", n, d)
+		}
+	}
+	// From 100 rounds on, one round in a hundred may be slower: the
+	// target is 80 + margin, and the delay comes down a step a round.
+	if d := b.observe(5 * ms); d != 200*ms-playoutDecay {
+		t.Fatalf("round 100: %v, want %v", d, 200*ms-playoutDecay)
+	}
+	for range 2 * playoutWindow {
+		b.observe(5 * ms)
+	}
+	if d := b.observe(5 * ms); d != 25*ms {
+		t.Fatalf("long after: %v, want the least, 25ms", d)
+	}
+	// A full window of fast rounds: 1 % of it slow goes late without a
+	// rise; one more slow round raises the delay.
+	for i := range playoutWindow / 100 {
+		if d := b.observe(150 * ms); d != 25*ms {
+			t.Fatalf("slow round %d of a full window: %v, want 25ms", i, d)
+		}
+	}
+	if d := b.observe(150 * ms); d != 150*ms+playoutMargin {
+		t.Fatalf("slow round beyond 1 %%: %v, want 160ms", d)
+	}
+}
+
+// TestPublisherPlayoutRises: with room to adapt, a round that took longer
+// to publish than the least delay is held at its stamp plus its publishing
+// time plus the margin (not counted late), and the rounds after it leave
+// at about the same offset from their stamps.
+func TestPublisherPlayoutRises(t *testing.T) {
+	clk := clock.NewFake(time.UnixMilli(1_800_000_000_000))
+	reg := prometheus.NewRegistry()
+	p := newPublisher(&Service{clk: clk, cfg: Config{TickPlayout: 25 * time.Millisecond, MaxTickPlayout: 200 * time.Millisecond},
+		m: newMetrics(reg)}, 16, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rr := startReleaser(p, ctx)
+	now := func() float64 { return float64(clk.Now().UnixMilli()) }
+
+	r0, h0 := heldRound(2, true, now()-60) // published 60 ms after its stamp
+	rr.submit(r0)
+	close(r0.done)
+	clk.BlockUntil(1)
+	clk.Advance(playoutMargin - time.Millisecond)
+	if released(h0) {
+		t.Fatal("released before stamp + publishing time + margin")
+	}
+	clk.Advance(time.Millisecond)
+	<-h0.released
+	// The next round is fast, but leaves at the same offset, 70 ms after
+	// its stamp: the slow round is still in the window.
+	r1, h1 := heldRound(2, true, now()-5)
+	rr.submit(r1)
+	close(r1.done)
+	clk.BlockUntil(1)
+	clk.Advance(64 * time.Millisecond)
+	if released(h1) {
+		t.Fatal("the next round left before its raised offset")
+	}
+	clk.Advance(time.Millisecond)
+	<-h1.released
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "luminary_tick_playout_late_total":
+			if v := mf.GetMetric()[0].GetCounter().GetValue(); v != 0 {
+				t.Fatalf("late = %v, want 0", v)
+			}
+		case "luminary_tick_playout_seconds":
+			if v := mf.GetMetric()[0].GetGauge().GetValue(); v != 0.07 {
+				t.Fatalf("playout gauge = %v, want 0.07", v)
+			}
+		}
+	}
+}

@@ -36,7 +36,8 @@ type ServiceFlags struct {
 	DemoTPS          int           `default:"20" env:"LUMINARY_DEMO_TPS" help:"Tick rate of the --demo world."`
 	MaxWorlds        int           `default:"1000" env:"LUMINARY_MAX_WORLDS" help:"Most worlds this relay hosts."`
 	DrainTimeout     time.Duration `default:"5s" env:"LUMINARY_DRAIN_TIMEOUT" help:"How long shutdown waits for queued messages to become durable."`
-	TickPlayout      time.Duration `default:"25ms" env:"LUMINARY_TICK_PLAYOUT" help:"Playout delay of idle ticks: each leaves the relay this long after its stamp, so followers get a steady cadence (0 pushes at once; rounds with messages never wait)."`
+	TickPlayout      time.Duration `default:"25ms" env:"LUMINARY_TICK_PLAYOUT" help:"Least playout delay of idle ticks: each leaves the relay at least this long after its stamp, so followers get a steady cadence (0 pushes at once; rounds with messages never wait)."`
+	TickPlayoutMax   time.Duration `default:"200ms" env:"LUMINARY_TICK_PLAYOUT_MAX" help:"Most the playout delay rises to when rounds take longer to publish (thousands of worlds); at or below --tick-playout the delay is fixed."`
 	PublishDepth     int           `default:"3" env:"LUMINARY_PUBLISH_DEPTH" help:"Tick rounds being written to the graph and encoded for followers at once (rounds waiting for their playout do not count)."`
 	RemoteMetronomes bool          `default:"true" negatable:"" env:"LUMINARY_REMOTE_METRONOMES" help:"Let a peer holding a world's tick role run its metronome through this relay (every batch is checked; the relay stands by). --no-remote-metronomes keeps every metronome on the relay."`
 }
@@ -104,6 +105,7 @@ func (f ServiceFlags) openService(db *graph.DB, data string, demo bool, logger *
 	cfg.Host.DrainTimeout = f.DrainTimeout
 	cfg.Remote.Disabled = !f.RemoteMetronomes
 	cfg.TickPlayout = f.TickPlayout
+	cfg.MaxTickPlayout = max(f.TickPlayoutMax, f.TickPlayout, time.Nanosecond) // zero would take the default
 	cfg.PublishDepth = f.PublishDepth
 	if f.TickPlayout <= 0 {
 		cfg.TickPlayout = -1 // service.Config: negative disables, zero takes the default
