@@ -91,19 +91,20 @@ func newPublisher(s *Service, maxQueue, depth int) *publisher {
 }
 
 // playout is the delay from an idle round's stamp to its push: a jitter
-// buffer. It never falls below its least (Config.TickPlayout). When rounds
-// take longer to publish (thousands of worlds, a busy machine) it rises at
-// once to the 99th percentile of the publishing times of the last
-// playoutWindow idle rounds plus playoutMargin, at most its most
-// (Config.MaxTickPlayout), so that rounds keep leaving at one offset from
-// their stamps rather than each whenever it is ready; once they are faster
-// it comes down by playoutDecay a round, which shortens a gap by no more
-// than that. A rise lengthens one gap; the long window makes rises rare
-// once the current load has been seen. The percentile rather than the
-// longest time: a few slow rounds (a burst of new worlds, a collection)
-// go late instead of holding every round longer for the next 10 s, which
-// costs more (rounds held longer hold their frames longer, and followers
-// see every tick later).
+// buffer. It never falls below its least (Config.TickPlayout). When a
+// round takes longer to publish than the delay (thousands of worlds, a
+// busy machine), the delay rises at once to the 99th percentile of the
+// publishing times of the last playoutWindow idle rounds plus
+// playoutMargin, at most its most (Config.MaxTickPlayout), so that rounds
+// keep leaving at one offset from their stamps rather than each whenever
+// it is ready; once they are faster it comes down by playoutDecay a
+// round, which shortens a gap by no more than that. A rise lengthens one
+// gap, so it happens only when a round is late anyway (a late round is
+// itself a longer gap), never to add margin to rounds still on time. The
+// percentile rather than the longest time: a few slow rounds (a burst of
+// new worlds, a collection) go late instead of holding every round longer
+// for the next 10 s, which costs more (rounds held longer hold their
+// frames longer, and followers see every tick later).
 type playout struct {
 	least, most time.Duration
 	cur         time.Duration
@@ -137,9 +138,10 @@ func (b *playout) observe(d time.Duration) time.Duration {
 	slices.Sort(b.sorted)
 	p99 := b.sorted[b.n-1-b.n/100] // the longest of 1 to 99 rounds, the 99th percentile of 100 or more
 	target := min(max(b.least, p99+playoutMargin), b.most)
-	if target > b.cur {
+	switch {
+	case d > b.cur && target > b.cur: // late: rise
 		b.cur = target
-	} else {
+	case target < b.cur:
 		b.cur = max(target, b.cur-playoutDecay)
 	}
 	return b.cur

@@ -253,9 +253,9 @@ func TestHandedPresence(t *testing.T) {
 	}
 }
 
-// TestPlayoutAdapts: the playout delay of idle rounds rises at once to the
-// 99th percentile of recent publishing times plus a margin (at most its
-// bound), comes down a millisecond a round once rounds are faster (never
+// TestPlayoutAdapts: the playout delay of idle rounds rises, when a round
+// is late, at once to the 99th percentile of recent publishing times plus a
+// margin (at most its bound), comes down a millisecond a round once rounds are faster (never
 // below its least), lets fewer than 1 % slow rounds go late without a
 // rise, and stays fixed when the bound is not above the least.
 func TestPlayoutAdapts(t *testing.T) {
@@ -268,6 +268,10 @@ func TestPlayoutAdapts(t *testing.T) {
 	if d := b.observe(5 * ms); d != 25*ms {
 		t.Fatalf("fast round: %v, want the least, 25ms", d)
 	}
+	// On time, if with less than the margin to spare: no rise.
+	if d := b.observe(20 * ms); d != 25*ms {
+		t.Fatalf("round on time: %v, want 25ms", d)
+	}
 	if d := b.observe(80 * ms); d != 80*ms+playoutMargin {
 		t.Fatalf("slow round: %v, want 80ms + margin", d)
 	}
@@ -275,7 +279,7 @@ func TestPlayoutAdapts(t *testing.T) {
 		t.Fatalf("very slow round: %v, want the bound, 200ms", d)
 	}
 	// Under 100 rounds seen, the percentile is the longest: no decay.
-	for n := 4; n < 100; n++ {
+	for n := 5; n < 100; n++ {
 		if d := b.observe(5 * ms); d != 200*ms {
 			t.Fatalf("round %d: %v, want 200ms", n, d)
 		}
