@@ -39,8 +39,9 @@ import (
 // milliseconds that vary from round to round (building the diff, the
 // merge, encoding a frame per follower); released at a fixed offset from
 // their stamps, ticks reach followers on a steady cadence. The delay adapts
-// like a jitter buffer (playout): at least Config.TickPlayout, raised to
-// cover the longest recent publishing time, at most Config.MaxTickPlayout.
+// like a jitter buffer (playout): at least Config.TickPlayout, raised when
+// a round is late to cover the 99th percentile of recent publishing times,
+// at most Config.MaxTickPlayout.
 // A round that carries entries is pushed as soon as it is in the graph,
 // and the held rounds before it with it (in order).
 type publisher struct {

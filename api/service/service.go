@@ -65,10 +65,10 @@ type Config struct {
 	// steady cadence whatever publishing each round costs; it adds as
 	// much to their latency. Rounds that carry entries are pushed at once
 	// (with the held rounds before them). A delay longer than the time a
-	// round takes to publish keeps the cadence steady under load, so the
-	// delay rises to cover the longest publishing time of recent rounds
-	// (a jitter buffer, publish.go), up to MaxTickPlayout (5,000 worlds:
-	// see BENCHMARKS.md).
+	// round takes to publish keeps the cadence steady under load, so when
+	// a round is late the delay rises to cover the 99th percentile of the
+	// publishing times of recent rounds (a jitter buffer, publish.go), up
+	// to MaxTickPlayout (5,000 worlds: see BENCHMARKS.md).
 	// Default DefaultTickPlayout; negative disables the delay.
 	TickPlayout time.Duration
 	// MaxTickPlayout bounds how far the playout delay rises (default
