@@ -206,3 +206,55 @@ func BenchmarkFanout(b *testing.B) {
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 	}
 }
+
+// BenchmarkRoundFrames measures encoding the push frames of one heartbeat
+// round of 5,000 worlds followed over 10 connections of 500 (the shape of
+// `bench/heartbeat.sh ticks` at 5,000 worlds; a tick text of ~1.2 KB per
+// world): "serial" with one encoder as the relay did before encodeParts,
+// "parallel" with encodeParts on GOMAXPROCS goroutines. Reported: ms of
+// wall clock per round (the time on the path of every tick to its
+// followers).
+func BenchmarkRoundFrames(b *testing.B) {
+	const worlds, conns = 5000, 10
+	tick := `{"instance":"k1:A6KosEmr_9WrMZK9gw0Fx8vUboCUk6UCVctCy7Ww9C1k","epoch":1,"n":66,"seq":1,` +
+		`"head":"3fD1W9_SilXfGpYaNk-IMohPt_qvATbZNSrGhKCUiic","state":1795807071467.835,"start":1795807068247.632,` +
+		`"rate":1,"signer":"k1:AuaMb2pLuqC9wk8hLGgJhVtzSa8aSE-7n2OJqTKJrscC","index":12,"count":5000,"path":[`
+	for i := range 13 {
+		if i > 0 {
+			tick += ","
+		}
+		tick += `"S3c_HOR9UfC48EjOwHEN6jVRfQikEZmpdJwOSv5ACVY"`
+	}
+	tick += `],"sig":"ZI9niDiY63eeW7WtenN1yvgPEtkThNDPKe_yQ0CvwuMxlpY2cOD199kNnCiWbqpL6Pw7oGWcVte4XUQ57jNZxw"}`
+	accepted := graph.Graph{}
+	souls := make([]string, worlds)
+	for i := range worlds {
+		souls[i] = "lum/k1:A6KosEmr_9WrMZK9gw0Fx8vUboCUk6UCVctCy7W" + strconv.Itoa(100000+i) + "/hb"
+		accepted.Set(souls[i], "tick", graph.Field{Value: graph.String(tick), State: 1795807071467.835})
+	}
+	rcpts := make([]recipient, conns)
+	for i := range rcpts {
+		part := graph.Graph{}
+		for _, soul := range souls[i*worlds/conns : (i+1)*worlds/conns] {
+			part[soul] = accepted[soul]
+		}
+		rcpts[i].part = part
+	}
+	frames := make([][]byte, conns)
+	for _, mode := range []string{"serial", "parallel"} {
+		b.Run(mode, func(b *testing.B) {
+			for b.Loop() {
+				if mode == "parallel" && encodeParts(accepted, "id1", "", rcpts, frames) {
+					continue
+				}
+				enc := newPushEncoder(accepted, "id1", "")
+				for i, r := range rcpts {
+					frames[i] = enc.frame(r.part)
+				}
+				enc.release()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/round")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
