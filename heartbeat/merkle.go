@@ -3,7 +3,6 @@ package heartbeat
 import (
 	"crypto/sha256"
 	"fmt"
-	"runtime"
 	"sync"
 )
 
@@ -40,19 +39,15 @@ func SignRound(s Signer, recs []TickRecord) ([]Tick, error) {
 	}
 	levels := make([][]Hash, 0, 16)
 	leaves := make([]Hash, len(recs))
-	inParallel(len(recs), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			leaves[i] = recs[i].Leaf()
-		}
-	})
+	for i := range recs {
+		leaves[i] = recs[i].Leaf()
+	}
 	levels = append(levels, leaves)
 	for cur := leaves; len(cur) > 1; {
 		next := make([]Hash, (len(cur)+1)/2)
-		inParallel(len(cur)/2, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				next[j] = nodeHash(&cur[2*j], &cur[2*j+1])
-			}
-		})
+		for i := 0; i+1 < len(cur); i += 2 {
+			next[i/2] = nodeHash(&cur[i], &cur[i+1])
+		}
 		if len(cur)%2 == 1 {
 			next[len(next)-1] = cur[len(cur)-1]
 		}
@@ -84,31 +79,6 @@ func SignRound(s Signer, recs []TickRecord) ([]Tick, error) {
 		}}
 	}
 	return ticks, nil
-}
-
-// parallelMin is the least number of hashes per goroutine in a round's
-// tree: below it the goroutines cost more than they save. A round of 5,000
-// worlds hashes its leaves on two cores in half the time, which the host's
-// stepping goroutine (the first stage of every round's latency) gains.
-const parallelMin = 1024
-
-// inParallel runs fn over [0, n) in contiguous chunks of at least
-// parallelMin, one per CPU the runtime may use, the first on the calling
-// goroutine, and returns when all are done. fn must write only its own
-// indices.
-func inParallel(n int, fn func(lo, hi int)) {
-	k := min(runtime.GOMAXPROCS(0), n/parallelMin)
-	if k <= 1 {
-		fn(0, n)
-		return
-	}
-	step := (n + k - 1) / k
-	var wg sync.WaitGroup
-	for lo := step; lo < n; lo += step {
-		wg.Go(func() { fn(lo, min(lo+step, n)) })
-	}
-	fn(0, step)
-	wg.Wait()
 }
 
 // Root recomputes the Merkle root from the tick's leaf and path. It fails

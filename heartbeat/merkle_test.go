@@ -41,10 +41,9 @@ func TestSignRoundEverySize(t *testing.T) {
 	}
 }
 
-// TestSignRoundLarge covers the sizes at which SignRound hashes on several
-// goroutines (parallelMin = 1024 hashes each): a node computed in the wrong
-// chunk, or left out at a chunk's edge, would send the leaves beneath it to
-// another root.
+// TestSignRoundLarge covers rounds of thousands of worlds, sizes on and
+// around powers of two (odd last nodes promoted at several levels): a
+// wrong inner node would send the leaves beneath it to another root.
 func TestSignRoundLarge(t *testing.T) {
 	s := heartbeattest.Signer(1)
 	v := heartbeat.KeyVerifier(nil)
