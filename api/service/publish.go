@@ -336,7 +336,7 @@ func (p *publisher) releaser(ctx context.Context, rounds <-chan *round) {
 		// ctx is done).
 		now := p.s.clk.Now()
 		n := 0
-		for n < len(held) && (ctx.Err() != nil || !p.due(held[n]).After(now)) {
+		for n < len(held) && (ctx.Err() != nil || !held[n].due.After(now)) {
 			n++
 		}
 		if n > 0 {
@@ -349,7 +349,7 @@ func (p *publisher) releaser(ctx context.Context, rounds <-chan *round) {
 		if len(held) > 0 {
 			if timerFor != held[0] {
 				stopTimer()
-				timer, timerFor = p.s.clk.NewTimer(p.due(held[0]).Sub(now)), held[0]
+				timer, timerFor = p.s.clk.NewTimer(held[0].due.Sub(now)), held[0]
 			}
 			timerC = timer.C()
 		}
@@ -400,9 +400,6 @@ func (p *publisher) waits(ctx context.Context, r *round) bool {
 	}
 	return true
 }
-
-// due is when a held round leaves (set by waits).
-func (p *publisher) due(r *round) time.Time { return r.due }
 
 // finish records what the graph made of r and starts the terms it opens.
 func (p *publisher) finish(r *round) {
