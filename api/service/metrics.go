@@ -24,12 +24,12 @@ type metrics struct {
 	ticks          *prometheus.CounterVec // kind = idle | checkpoint
 	idleTicks      prometheus.Counter     // ticks{kind="idle"}, bound once (20 a second per world)
 	checkTicks     prometheus.Counter     // ticks{kind="checkpoint"}
-	lateness       *roundHistogram        // guarded by mu
-	deviation      *roundHistogram        // guarded by mu
+	lateness       *roundHistogram        // observed by observeRound
+	deviation      *roundHistogram        // observed by observeRound
 	entries        *prometheus.CounterVec // kind = msg | join | leave | epoch | snapshot
 	refused        *prometheus.CounterVec // reason prefix
 	receiptLatency prometheus.Histogram
-	publishLatency *roundHistogram // guarded by mu
+	publishLatency *roundHistogram // observed by the releaser (observePublished)
 	publishErrors  prometheus.Counter
 	ticksDropped   prometheus.Counter
 	playoutLate    prometheus.Counter
@@ -171,6 +171,10 @@ func (m *metrics) observeRound(ps []heartbeat.Publication, now time.Time) {
 	idle := 0
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.lateness.mu.Lock()
+	defer m.lateness.mu.Unlock()
+	m.deviation.mu.Lock()
+	defer m.deviation.mu.Unlock()
 	for i := range ps {
 		p := &ps[i]
 		if len(p.Entries) == 0 {
@@ -213,11 +217,17 @@ func (m *metrics) observeRound(ps []heartbeat.Publication, now time.Time) {
 	}
 }
 
-// roundHistogram is a Prometheus histogram updated under metrics.mu
+// roundHistogram is a Prometheus histogram updated under its own lock
 // without atomics: observeRound adds a value per tick, 100,000 a second at
 // 5,000 worlds, where prometheus.Histogram's Observe cost more than the
-// rest of the bookkeeping. Exposed through roundHistograms.
+// rest of the bookkeeping, so a round takes the lock once. Each histogram
+// has its lock, not metrics.mu: the publisher's releaser observes
+// publishing times, and must not wait for the host's round bookkeeping
+// (which holds metrics.mu for thousands of worlds) while a held round is
+// due. Lock order: metrics.mu, then a histogram's. Exposed through
+// roundHistograms.
 type roundHistogram struct {
+	mu     sync.Mutex
 	desc   *prometheus.Desc
 	bounds []float64 // upper bounds, ascending
 	counts []uint64  // per bucket (not cumulative); the last is +Inf
@@ -230,7 +240,7 @@ func newRoundHistogram(name, help string, bounds []float64) *roundHistogram {
 		counts: make([]uint64, len(bounds)+1)}
 }
 
-// observe adds v; the caller holds metrics.mu.
+// observe adds v; the caller holds h.mu.
 func (h *roundHistogram) observe(v float64) {
 	i, _ := slices.BinarySearch(h.bounds, v) // first bound >= v: Prometheus buckets are le
 	h.counts[i]++
@@ -238,8 +248,10 @@ func (h *roundHistogram) observe(v float64) {
 	h.sum += v
 }
 
-// metric returns the histogram as a constant metric; the caller holds metrics.mu.
+// metric returns the histogram as a constant metric.
 func (h *roundHistogram) metric() prometheus.Metric {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	buckets := make(map[float64]uint64, len(h.bounds))
 	var cum uint64
 	for i, b := range h.bounds {
@@ -264,14 +276,8 @@ func (c roundHistograms) Describe(ch chan<- *prometheus.Desc) {
 
 func (c roundHistograms) Collect(ch chan<- prometheus.Metric) {
 	hs := c.list()
-	ms := make([]prometheus.Metric, len(hs))
-	c.m.mu.Lock()
-	for i, h := range hs {
-		ms[i] = h.metric()
-	}
-	c.m.mu.Unlock()
-	for _, m := range ms {
-		ch <- m
+	for _, h := range hs {
+		ch <- h.metric()
 	}
 }
 
@@ -279,10 +285,11 @@ func (c roundHistograms) Collect(ch chan<- prometheus.Metric) {
 // (stamps in HAM milliseconds), once it is in the graph.
 func (m *metrics) observePublished(states []float64, now time.Time) {
 	nowMs := float64(now.UnixMicro()) / 1000
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	h := m.publishLatency
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for _, st := range states {
-		m.publishLatency.observe(max(nowMs-st, 0) / 1000)
+		h.observe(max(nowMs-st, 0) / 1000)
 	}
 }
 
