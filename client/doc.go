@@ -7,7 +7,8 @@
 // makes the client's key the owner of a world the relay runs;
 // [World.RunMetronome] runs a world's metronome and sequencer in the client
 // (its key holding the tick role), through the relay, which judges every
-// batch and stands by.
+// batch and stands by. [Client.WorldStore] manages a private world's
+// membership (package world) through the relay.
 //
 //	c, err := client.Dial(ctx, "ws://127.0.0.1:8765/gun", client.Config{Key: key})
 //	w, err := c.Join(ctx, instance)

@@ -5,7 +5,8 @@
 // only members holding a valid certificate can write.
 //
 // Start with [Create] (the owner makes its instance a private world),
-// [AddMember] and [RemoveMember] over a [Store] (such as [DBStore]), and
+// [AddMember] and [RemoveMember] over a [Store] ([DBStore] on a graph;
+// client.Client.WorldStore through a running relay), and
 // [Load] to read the membership ([World]) and a member's [Keyring]. Members
 // send with [SealMessage] and read log entries with [Keyring.OpenEntry];
 // snapshots go through [SealSnapshot] and [Keyring.OpenSnapshot], private

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,15 +11,19 @@ import (
 	"time"
 
 	"github.com/krestianstvo/luminary/auth"
+	"github.com/krestianstvo/luminary/client"
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/internal/clock"
 	"github.com/krestianstvo/luminary/keys"
 	"github.com/krestianstvo/luminary/world"
 )
 
-// WorldCmd groups the private-world subcommands. They work on the relay's
-// data directory directly, so the relay must be stopped (its database file
-// is locked while it runs); a client for a running relay is not written yet.
+// WorldCmd groups the private-world subcommands. Create, add-member,
+// remove-member and members work either through a running relay
+// (--relay: package client, logged in with the key) or on a stopped
+// relay's data directory (--data: its database file is locked while the
+// relay runs). Either way every write is judged by the relay's own checks
+// (package auth) before anything is stored.
 type WorldCmd struct {
 	Host         WorldHostCmd         `cmd:"" help:"Ask a running relay to host the world owned by a key (it gets the owner's tick certificate and runs the metronome)."`
 	Create       WorldCreateCmd       `cmd:"" help:"Make the instance of an owner key a private world (epoch 1)."`
@@ -30,36 +35,52 @@ type WorldCmd struct {
 
 // worldStore flags: where the world's records live.
 type worldStore struct {
-	Data        string        `default:"./luminary-data" env:"LUMINARY_DATA" help:"The relay's data directory (<data>/graph.db); stop the relay first."`
-	LockTimeout time.Duration `default:"2s" help:"How long to wait for the database lock held by a running relay."`
+	Relay       string        `env:"LUMINARY_RELAY" help:"Base URL (http:// or https://) of a running relay: read and write the world through it, logged in with the key (--data is then not used)."`
+	Timeout     time.Duration `default:"30s" help:"With --relay: how long the whole command may take."`
+	Data        string        `default:"./luminary-data" env:"LUMINARY_DATA" help:"Without --relay: the stopped relay's data directory (<data>/graph.db)."`
+	LockTimeout time.Duration `default:"2s" help:"Without --relay: how long to wait for the database lock held by a running relay."`
 }
 
-// open opens the graph in the data directory and returns a world.Store
-// that applies the relay's own write checks (package auth, secure mode).
-func (s worldStore) open(create bool) (world.Store, func(), error) {
+// open returns a world.Store that applies the relay's own write checks
+// (package auth, secure mode): through the relay named by --relay, logged
+// in with key (nil: anonymous, public worlds only), or on the graph in the
+// data directory. The returned context bounds the command with --relay.
+func (s worldStore) open(env *Env, key *keys.Private, create bool) (context.Context, world.Store, func(), error) {
+	if s.Relay != "" {
+		if err := relayURL(s.Relay); err != nil {
+			return nil, nil, nil, err
+		}
+		ctx, cancel := context.WithTimeout(env.Ctx, s.Timeout)
+		cl, err := dialRelay(ctx, s.Relay, client.Config{Key: key, RequireLogin: key != nil})
+		if err != nil {
+			cancel()
+			return nil, nil, nil, err
+		}
+		return ctx, cl.WorldStore(), func() { cl.Close(); cancel() }, nil
+	}
 	path := filepath.Join(s.Data, "graph.db")
 	if !create {
 		if _, err := os.Stat(path); err != nil {
-			return nil, nil, fmt.Errorf("no graph at %s: %w", path, err)
+			return nil, nil, nil, fmt.Errorf("no graph at %s: %w", path, err)
 		}
 	} else if err := os.MkdirAll(s.Data, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("data directory: %w", err)
+		return nil, nil, nil, fmt.Errorf("data directory: %w", err)
 	}
 	bs, err := graph.OpenBolt(path, graph.BoltOptions{OpenTimeout: s.LockTimeout})
 	if err != nil {
-		return nil, nil, fmt.Errorf("open %s (is the relay running? stop it first): %w", path, err)
+		return nil, nil, nil, fmt.Errorf("open %s (is the relay running? use --relay, or stop it first): %w", path, err)
 	}
 	db := graph.NewDB(bs, graph.DBConfig{Clock: clock.System()})
 	checker, err := auth.New(auth.Config{Lookup: auth.StoreLookup(db)})
 	if err != nil {
 		bs.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	closer := func() {
 		db.Close()
 		bs.Close()
 	}
-	return world.DBStore{DB: db, Checker: checker}, closer, nil
+	return env.Ctx, world.DBStore{DB: db, Checker: checker}, closer, nil
 }
 
 // worldKey flags: the signing key (owner or admin).
@@ -100,12 +121,12 @@ func (c *WorldCreateCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	s, closeStore, err := c.open(true)
+	ctx, s, closeStore, err := c.open(env, owner, true)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	if _, err := world.Create(env.Ctx, s, owner); err != nil {
+	if _, err := world.Create(ctx, s, owner); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, owner.Public().String())
@@ -148,12 +169,12 @@ func (c *WorldAddMemberCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	s, closeStore, err := c.open(false)
+	ctx, s, closeStore, err := c.open(env, by, false)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	m, err := world.AddMember(env.Ctx, s, inst, by, member, world.AddOptions{Roles: roles, ValidFor: c.ValidFor, History: c.History})
+	m, err := world.AddMember(ctx, s, inst, by, member, world.AddOptions{Roles: roles, ValidFor: c.ValidFor, History: c.History})
 	if err != nil {
 		return err
 	}
@@ -182,12 +203,12 @@ func (c *WorldRemoveMemberCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	s, closeStore, err := c.open(false)
+	ctx, s, closeStore, err := c.open(env, by, false)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	k, err := world.RemoveMember(env.Ctx, s, inst, by, c.Member)
+	k, err := world.RemoveMember(ctx, s, inst, by, c.Member)
 	if err != nil {
 		return err
 	}
@@ -198,6 +219,8 @@ func (c *WorldRemoveMemberCmd) Run(env *Env) error {
 // WorldMembersCmd lists the members.
 type WorldMembersCmd struct {
 	Instance string `required:"" help:"Instance id (the owner's public key)."`
+	Key      string `type:"existingfile" help:"With --relay: key file to log in with (the owner's, an admin's or a member's: a private world's records are served only to them)."`
+	PasswordFlags
 	worldStore
 }
 
@@ -206,12 +229,20 @@ func (c *WorldMembersCmd) Run(env *Env) error {
 	if _, err := keys.ParsePublic(c.Instance); err != nil {
 		return usageError{fmt.Errorf("--instance: %w", err)}
 	}
-	s, closeStore, err := c.open(false)
+	var key *keys.Private
+	if c.Key != "" {
+		k, err := c.readKey(env, c.Key)
+		if err != nil {
+			return err
+		}
+		key = k
+	}
+	ctx, s, closeStore, err := c.open(env, key, false)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	w, err := world.Load(env.Ctx, s, c.Instance)
+	w, err := world.Load(ctx, s, c.Instance)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,105 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/krestianstvo/luminary/auth"
+	"github.com/krestianstvo/luminary/client"
+	"github.com/krestianstvo/luminary/graph"
+	"github.com/krestianstvo/luminary/heartbeat"
+	"github.com/krestianstvo/luminary/internal/clock"
+	"github.com/krestianstvo/luminary/world"
+)
+
+// TestWorldStoreThroughRelay manages a private world through a running
+// relay with client.WorldStore: what the owner writes is in the relay's
+// graph and verifies there; a write the relay would refuse is refused
+// before anything is sent, and nothing of it is stored; a change is
+// planned above the states it read even when the writer's clock is behind.
+func TestWorldStoreThroughRelay(t *testing.T) {
+	r := startRelay(t, relayOpts{dir: "-"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	owner, alice, mallory := newKey(t), newKey(t), newKey(t)
+	inst := owner.Public().String()
+
+	oc := dial(t, r.URL, owner)
+	s := oc.WorldStore()
+	if _, err := world.Create(ctx, s, owner); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := world.AddMember(ctx, s, inst, owner, alice.Public(), world.AddOptions{Roles: []auth.Role{auth.RoleMessage}}); err != nil {
+		t.Fatal(err)
+	}
+	onRelay, err := world.Load(ctx, world.DBStore{DB: r.db}, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !onRelay.Private || onRelay.Epoch != 1 || len(onRelay.Rejected) > 0 || !onRelay.HasKey(1, alice.Public().String()) {
+		t.Fatalf("on the relay: private %v epoch %d rejected %v, alice has the key: %v",
+			onRelay.Private, onRelay.Epoch, onRelay.Rejected, onRelay.HasKey(1, alice.Public().String()))
+	}
+
+	// Mallory, logged in but no admin, signs the world's private flag off:
+	// refused here with the relay's reason, and nothing is sent.
+	mc := dial(t, r.URL, mallory)
+	ms := mc.WorldStore()
+	root := heartbeat.InstanceSoul(inst)
+	state := ms.Now()
+	wv, err := auth.SignField(mallory, root, "private", graph.Bool(false), state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := graph.Graph{root: {Soul: root, Fields: map[string]graph.Field{"private": {Value: wv, State: state}}}}
+	err = ms.Put(ctx, forged)
+	if !errors.Is(err, client.ErrWorldRefused) {
+		t.Fatalf("forged flag: %v, want ErrWorldRefused", err)
+	}
+	f, err := r.db.GetField(ctx, root, "private")
+	if err != nil || f.State >= state {
+		t.Fatalf("the relay holds the forged flag: %+v %v", f, err)
+	}
+	// The relay refuses the same put when it is sent anyway.
+	var re *client.RelayError
+	if err := mc.Put(ctx, forged); !errors.As(err, &re) {
+		t.Fatalf("forged flag sent: %v, want a relay refusal", err)
+	}
+
+	// A change is planned above the states it read: the owner, on a
+	// machine whose clock is a minute behind, removes alice. Without the
+	// floor its access flag (state a minute in the past) would lose to the
+	// one that granted it, and alice would keep reading the world.
+	lc, err := client.Dial(ctx, r.URL, client.Config{Key: owner, Clock: behind{clock.System(), time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	if _, err := world.RemoveMember(ctx, lc.WorldStore(), inst, owner, alice.Public().String()); err != nil {
+		t.Fatal(err)
+	}
+	ac := dial(t, r.URL, alice)
+	var refused *client.RelayError
+	if _, err := ac.Get(ctx, root); !errors.As(err, &refused) || !strings.HasPrefix(refused.Reason, "auth-required:") {
+		t.Fatalf("alice reads the world after her removal by a late clock: %v", err)
+	}
+	onRelay, err = world.Load(ctx, world.DBStore{DB: r.db}, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if onRelay.Epoch != 2 || onRelay.HasKey(2, alice.Public().String()) || slices.Contains(onRelay.Active(), alice.Public().String()) || len(onRelay.Rejected) > 0 {
+		t.Fatalf("after removal: epoch %d, alice has the key %v, rejected %v", onRelay.Epoch, onRelay.HasKey(2, alice.Public().String()), onRelay.Rejected)
+	}
+}
+
+// behind is a clock running late by off.
+type behind struct {
+	clock.Clock
+	off time.Duration
+}
+
+func (b behind) Now() time.Time { return b.Clock.Now().Add(-b.off) }

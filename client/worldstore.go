@@ -1,0 +1,129 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/krestianstvo/luminary/auth"
+	"github.com/krestianstvo/luminary/graph"
+	"github.com/krestianstvo/luminary/world"
+)
+
+// WorldStore returns a [world.Store] that reads and writes a world's
+// records through the relay: package world's Create, AddMember,
+// RemoveMember and Load against a running relay, whose own data directory
+// is locked while it runs.
+//
+// Reads are gets (a private world's records are served only to a
+// logged-in owner, admin or member: dial with Config.Key and
+// RequireLogin). A Put is first judged here with the checks the relay
+// applies in secure mode (package auth, reading what they need through the
+// relay) and sent only if every field passes: the relay judges a put field
+// by field, as gun does, so a field it refuses does not stop the others,
+// and a change (a new member's certificate, access and wrapped key; a
+// rotation) must not be half written because of one refusal that could be
+// seen in advance. The relay judges the put again; its refusal (the world
+// changed in between, or it runs other rules) is returned as a
+// *RelayError, and the fields it accepted are then stored.
+//
+// States of new writes come from the client clock and are kept above
+// every state read through the store, so a change wins over the records
+// it was planned from even when this machine's clock is behind the one
+// that wrote them.
+func (c *Client) WorldStore() world.Store {
+	s := &worldStore{c: c, sc: graph.NewStateClock(c.clk)}
+	var err error
+	s.checker, err = auth.New(auth.Config{Clock: c.clk, Lookup: s.lookup})
+	if err != nil {
+		// auth.New fails only on a bad Config; this one is fixed.
+		panic(fmt.Sprintf("client: world store checker: %v", err))
+	}
+	return s
+}
+
+type worldStore struct {
+	c       *Client
+	checker *auth.Checker
+	sc      *graph.StateClock
+
+	mu    sync.Mutex
+	floor float64 // highest state read or issued
+}
+
+// Node implements world.Reader.
+func (s *worldStore) Node(ctx context.Context, soul string) (map[string]graph.Field, error) {
+	n, err := s.c.Get(ctx, soul)
+	if err != nil {
+		return nil, err // world names the soul
+	}
+	if n == nil {
+		return nil, nil
+	}
+	s.mu.Lock()
+	for _, f := range n.Fields {
+		if f.State > s.floor && !math.IsInf(f.State, 0) && !math.IsNaN(f.State) {
+			s.floor = f.State
+		}
+	}
+	s.mu.Unlock()
+	return n.Fields, nil
+}
+
+// lookup reads one field for the checker.
+func (s *worldStore) lookup(ctx context.Context, soul, field string) (graph.Field, bool, error) {
+	fields, err := s.Node(ctx, soul)
+	if err != nil {
+		return graph.Field{}, false, err
+	}
+	f, ok := fields[field]
+	return f, ok, nil
+}
+
+// Now implements world.Store: the client clock's next state, above every
+// state read or issued by this store.
+func (s *worldStore) Now() float64 {
+	v := s.sc.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v <= s.floor {
+		// One gun state step above the floor (1/999 ms), or the next
+		// float if the floor is too large for the step to show.
+		v = s.floor + 1.0/999
+		if v <= s.floor {
+			v = math.Nextafter(s.floor, math.Inf(1))
+		}
+	}
+	s.floor = v
+	return v
+}
+
+// ErrWorldRefused is returned (wrapped, with the fields and reasons) when
+// a world write is refused before it is sent.
+var ErrWorldRefused = errors.New("client: world write refused")
+
+// Put implements world.Store.
+func (s *worldStore) Put(ctx context.Context, diff graph.Graph) error {
+	if _, refused := s.checker.CheckPut(ctx, nil, diff); len(refused) > 0 {
+		var b strings.Builder
+		for i, fe := range refused {
+			if i == 3 {
+				b.WriteString("; and " + strconv.Itoa(len(refused)-3) + " more")
+				break
+			}
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(fe.Soul + " " + fe.Field + ": " + fe.Err.Error())
+		}
+		return fmt.Errorf("%w (nothing sent): %s", ErrWorldRefused, b.String())
+	}
+	if err := s.c.Put(ctx, diff); err != nil {
+		return fmt.Errorf("client: world store: put: %w", err)
+	}
+	return nil
+}
