@@ -151,35 +151,51 @@ func (c *Client) httpBase() string {
 	return u
 }
 
-// signedHTTP sends a request signed as the relay's HTTP API expects:
-// headers Luminary-Key, -Date, -Nonce and -Signature, the signature over
-// keys.Message("http", method, target, date, nonce, SHA-256(body)).
+// signedHTTP sends a request signed as the relay's HTTP API expects (see
+// signedRequest) and returns its status and (at most 1 MiB of) its body.
 func (c *Client) signedHTTP(ctx context.Context, k *keys.Private, method, target string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.httpBase()+target, bytes.NewReader(body))
+	resp, err := c.signedRequest(ctx, k, method, target, body)
 	if err != nil {
 		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	var n [16]byte
-	if _, err := rand.Read(n[:]); err != nil {
-		return 0, nil, err
-	}
-	nonce := base64.RawURLEncoding.EncodeToString(n[:])
-	date := c.clk.Now().UTC().Format(time.RFC3339Nano)
-	h := sha256.Sum256(body)
-	sig, err := k.Sign(keys.Message("http", []byte(method), []byte(req.URL.RequestURI()), []byte(date), []byte(nonce), h[:]))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Luminary-Key", k.Public().String())
-	req.Header.Set("Luminary-Date", date)
-	req.Header.Set("Luminary-Nonce", nonce)
-	req.Header.Set("Luminary-Signature", base64.RawURLEncoding.EncodeToString(sig))
-	resp, err := c.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("client: %s %s: %w", method, target, err)
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, answer, nil
+}
+
+// signedRequest sends a request to the relay's HTTP API, signed with k as
+// it expects — headers Luminary-Key, -Date, -Nonce and -Signature, the
+// signature over keys.Message("http", method, target, date, nonce,
+// SHA-256(body)) — or unsigned when k is nil. The caller closes the
+// response body.
+func (c *Client) signedRequest(ctx context.Context, k *keys.Private, method, target string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.httpBase()+target, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if k != nil {
+		var n [16]byte
+		if _, err := rand.Read(n[:]); err != nil {
+			return nil, err
+		}
+		nonce := base64.RawURLEncoding.EncodeToString(n[:])
+		date := c.clk.Now().UTC().Format(time.RFC3339Nano)
+		h := sha256.Sum256(body)
+		sig, err := k.Sign(keys.Message("http", []byte(method), []byte(req.URL.RequestURI()), []byte(date), []byte(nonce), h[:]))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Luminary-Key", k.Public().String())
+		req.Header.Set("Luminary-Date", date)
+		req.Header.Set("Luminary-Nonce", nonce)
+		req.Header.Set("Luminary-Signature", base64.RawURLEncoding.EncodeToString(sig))
+	}
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s %s: %w", method, target, err)
+	}
+	return resp, nil
 }

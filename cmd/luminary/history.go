@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -14,14 +15,16 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/krestianstvo/luminary/client"
 	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/internal/jsjson"
+	"github.com/krestianstvo/luminary/keys"
 )
 
 // HistoryCmd reads an instance's history (the timegraph).
 type HistoryCmd struct {
 	Verify HistoryVerifyCmd `cmd:"" help:"Check an exported history: every signature, the hash chain, the order and the time; print who sent what. Exit 1 on any defect, with its line and seq."`
-	Export HistoryExportCmd `cmd:"" help:"Export a world's history from the heartbeat log as JSON lines (stop the relay first: the log file is locked while it runs)."`
+	Export HistoryExportCmd `cmd:"" help:"Export a world's history as JSON lines: from a running relay (--relay), or from a stopped relay's heartbeat log (--data; the file is locked while the relay runs)."`
 }
 
 // ReplayCmd is `luminary replay FILE`.
@@ -158,10 +161,14 @@ func printHistoryReport(w io.Writer, rep *heartbeat.Report, hashes map[uint64][3
 type HistoryExportCmd struct {
 	Instance string `arg:"" optional:"" help:"Instance id (the owner's public key text); or use --world."`
 	World    string `help:"World to export: its instance id or the alias the relay knows it by (worlds.json)."`
-	Data     string `default:"./luminary-data" env:"LUMINARY_DATA" help:"Data directory; the heartbeat log is <data>/heartbeat.db."`
-	From     uint64 `help:"First seq (default 1)."`
-	To       uint64 `help:"Last seq (default: the head)."`
-	Out      string `short:"o" default:"-" help:"Output file (created, never overwritten); - writes to standard output."`
+	Relay    string `env:"LUMINARY_RELAY" help:"Base URL (http:// or https://) of a running relay to export from (its HTTP API; --data is then not used)."`
+	Key      string `type:"existingfile" help:"With --relay: key file that signs the request (a private world exports only to its owner, admins and members)."`
+	PasswordFlags
+	Timeout time.Duration `default:"10m" help:"With --relay: how long the export may take."`
+	Data    string        `default:"./luminary-data" env:"LUMINARY_DATA" help:"Without --relay: the data directory; the heartbeat log is <data>/heartbeat.db."`
+	From    uint64        `help:"First seq (default 1)."`
+	To      uint64        `help:"Last seq (default: the head)."`
+	Out     string        `short:"o" default:"-" help:"Output file (created, never overwritten); - writes to standard output."`
 }
 
 // Run exports the history.
@@ -173,6 +180,9 @@ func (c *HistoryExportCmd) Run(env *Env) error {
 	if ref == "" || (c.World != "" && c.Instance != "") {
 		return usageError{errors.New("history export: name the world once, with --world (or as the argument)")}
 	}
+	if c.Relay != "" {
+		return c.fromRelay(env, ref)
+	}
 	inst, err := resolveWorld(c.Data, ref)
 	if err != nil {
 		return err
@@ -183,19 +193,62 @@ func (c *HistoryExportCmd) Run(env *Env) error {
 	}
 	bl, err := heartbeat.OpenBolt(path, heartbeat.BoltOptions{})
 	if err != nil {
-		return fmt.Errorf("history: %w (is the relay running? stop it first)", err)
+		return fmt.Errorf("history: %w (is the relay running? use --relay, or stop it first)", err)
 	}
 	defer bl.Close()
-	w := env.Stdout
-	if c.Out != "-" {
-		f, err := os.OpenFile(c.Out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	w, done, err := c.output(env)
+	if err != nil {
+		return err
+	}
+	return done(heartbeat.Export(env.Ctx, bl, inst, w, heartbeat.ExportOptions{From: c.From, To: c.To}))
+}
+
+// fromRelay exports through a running relay's HTTP API.
+func (c *HistoryExportCmd) fromRelay(env *Env, ref string) error {
+	if err := relayURL(c.Relay); err != nil {
+		return err
+	}
+	var key *keys.Private
+	if c.Key != "" {
+		k, err := c.readKey(env, c.Key)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		w = f
+		key = k
 	}
-	return heartbeat.Export(env.Ctx, bl, inst, w, heartbeat.ExportOptions{From: c.From, To: c.To})
+	ctx, cancel := context.WithTimeout(env.Ctx, c.Timeout)
+	defer cancel()
+	cl, err := dialRelay(ctx, c.Relay, client.Config{Key: key, RequireLogin: key != nil})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	w, done, err := c.output(env)
+	if err != nil {
+		return err
+	}
+	return done(cl.ExportHistory(ctx, ref, c.From, c.To, w))
+}
+
+// output opens where the history goes: standard output, or a new file
+// (never overwritten) that done closes, and removes if the export failed.
+func (c *HistoryExportCmd) output(env *Env) (w io.Writer, done func(error) error, err error) {
+	if c.Out == "-" {
+		return env.Stdout, func(err error) error { return err }, nil
+	}
+	f, err := os.OpenFile(c.Out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func(err error) error {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(c.Out)
+		}
+		return err
+	}, nil
 }
 
 // resolveWorld maps an alias from <data>/worlds.json to its instance id;
