@@ -26,7 +26,7 @@ type HostSpec struct {
 	Rate    float64 // time scale (default 1)
 	TPS     int     // ticks per second (default 20)
 	Private bool    // reads only for members (the owner writes lum/<I>.private = true first)
-	Open    bool    // anyone may join through the relay's HTTP join route
+	Open    bool    // anyone may join through the relay's HTTP join route (the relay's certificate then also carries the admin role, to certify joiners)
 	// TickValidity is the validity of the tick certificate issued to the
 	// relay key (default 30 days). Renew by calling Host again before it
 	// ends.
@@ -60,7 +60,13 @@ func (c *Client) Host(ctx context.Context, spec HostSpec) (*World, error) {
 	}
 	inst := owner.Public().String()
 	now := c.clk.Now()
-	cert, err := auth.IssueCert(owner, auth.Cert{Instance: inst, Subject: relay, Roles: []auth.Role{auth.RoleTick},
+	// The relay runs the metronome (tick); for an open world it also issues
+	// each joiner's message certificate, which takes the admin role.
+	roles := []auth.Role{auth.RoleTick}
+	if spec.Open {
+		roles = append(roles, auth.RoleAdmin)
+	}
+	cert, err := auth.IssueCert(owner, auth.Cert{Instance: inst, Subject: relay, Roles: roles,
 		NotBefore: now.Add(-time.Minute), Expiry: now.Add(spec.TickValidity)})
 	if err != nil {
 		return nil, err

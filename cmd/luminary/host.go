@@ -35,7 +35,7 @@ type WorldHostCmd struct {
 	TPS      int           `name:"tps" default:"20" help:"Ticks per second (1 to 60)."`
 	Rate     float64       `default:"1" help:"Croquet time scale (1 = real time)."`
 	Private  bool          `help:"Only members may read (see 'world create' and 'world add-member')."`
-	Open     bool          `help:"Anyone may join through POST /api/worlds/{world}/join (demo worlds); not with --private."`
+	Open     bool          `help:"Anyone may join through POST /api/worlds/{world}/join (demo worlds; the relay's certificate then also carries the admin role, to certify joiners); not with --private."`
 	ValidFor time.Duration `default:"720h" help:"Validity of the relay's tick certificate; host again to renew it."`
 	Timeout  time.Duration `default:"30s" help:"How long to wait for the relay."`
 	PasswordFlags

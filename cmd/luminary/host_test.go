@@ -93,4 +93,21 @@ func TestWorldHost(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("--private --open: exit %d, %s", code, errs)
 	}
+
+	// An open world of another owner: the relay certifies joiners (its
+	// certificate carries the admin role as well as tick).
+	openFile, _ := certKeyFile(t, dir, "open-owner.key")
+	if code, _, errs := runCLI(t, "", "world", "host", "--key", openFile, "--relay", open, "--alias", "lobby", "--open"); code != 0 {
+		t.Fatalf("host --open: exit %d, %s", code, errs)
+	}
+	_, joiner := certKeyFile(t, dir, "joiner.key")
+	res, err = http.Post(open+"/api/worlds/lobby/join", "application/json", strings.NewReader(`{"pub":"`+joiner.Public().String()+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), joiner.Public().String()) {
+		t.Fatalf("join an open hosted world: %s %s", res.Status, body)
+	}
 }
