@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -20,6 +21,7 @@ import (
 	"github.com/krestianstvo/luminary/auth"
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/heartbeat"
+	"github.com/krestianstvo/luminary/internal/clock"
 	"github.com/krestianstvo/luminary/internal/nodetest"
 	"github.com/krestianstvo/luminary/keys"
 )
@@ -48,6 +50,7 @@ type vectors struct {
 	Heartbeat  hbVectors   `json:"heartbeat"`
 	Wrappers   []wrapVec   `json:"wrappers"`
 	Inbox      inboxVec    `json:"inbox"`
+	Certs      certVectors `json:"certs"`
 }
 
 // inboxVec is a message submitted through the graph: the field values of
@@ -210,6 +213,7 @@ func makeVectors(t *testing.T) vectors {
 	vs.Heartbeat = makeHeartbeat(t)
 	vs.Wrappers = makeWrappers(t)
 	vs.Inbox = makeInbox(t)
+	vs.Certs = makeCerts(t)
 	return vs
 }
 
@@ -459,4 +463,135 @@ func TestJSSignaturesVerifyInGo(t *testing.T) {
 			t.Errorf("signature %d by %s does not verify in Go", i, s.Pub)
 		}
 	}
+}
+
+// certVectors are a world's published certificates (the wrapped values of
+// lum/<I>/certs, as stored), its revocations, and who may tick at what
+// time according to package auth: the browser's CertBook must agree.
+type certVectors struct {
+	Instance string            `json:"instance"`
+	Certs    map[string]string `json:"certs"`   // field (serial) → wrapped value
+	Revoked  []string          `json:"revoked"` // serials at lum/<I>/revoked
+	Checks   []certCheck       `json:"checks"`
+}
+
+type certCheck struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+	Role string `json:"role"`
+	At   int64  `json:"at"` // ms
+	OK   bool   `json:"ok"`
+}
+
+func makeCerts(t *testing.T) certVectors {
+	t.Helper()
+	ctx := t.Context()
+	owner := testKey(t, keys.Secp256k1, "owner")
+	admin := testKey(t, keys.P256, "cert-admin")
+	direct := testKey(t, keys.Secp256k1, "cert-direct")
+	viaAdmin := testKey(t, keys.P256, "cert-via-admin")
+	msgOnly := testKey(t, keys.Secp256k1, "cert-message-only")
+	expired := testKey(t, keys.Secp256k1, "cert-expired")
+	later := testKey(t, keys.Secp256k1, "cert-not-yet")
+	revoked := testKey(t, keys.Secp256k1, "cert-revoked")
+	forged := testKey(t, keys.Secp256k1, "cert-forged")
+	selfMade := testKey(t, keys.Secp256k1, "cert-self-made")
+	deep := []*keys.Private{testKey(t, keys.Secp256k1, "cert-deep-1"), testKey(t, keys.Secp256k1, "cert-deep-2"), testKey(t, keys.Secp256k1, "cert-deep-3")}
+	stranger := testKey(t, keys.Secp256k1, "cert-stranger")
+	inst := owner.Public().String()
+	day := 24 * time.Hour
+	issue := func(by *keys.Private, subject string, roles []auth.Role, nb, exp time.Time, serial string) *auth.Cert {
+		c, err := auth.IssueCert(by, auth.Cert{Instance: inst, Subject: subject, Roles: roles, NotBefore: nb, Expiry: exp, Serial: serial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tick := []auth.Role{auth.RoleTick}
+	cAdmin := issue(owner, admin.Public().String(), []auth.Role{auth.RoleAdmin}, wall.Add(-day), wall.Add(day), "admin")
+	cDeep1 := issue(owner, deep[0].Public().String(), []auth.Role{auth.RoleAdmin}, time.Time{}, wall.Add(day), "deep1")
+	cDeep2 := issue(deep[0], deep[1].Public().String(), []auth.Role{auth.RoleAdmin}, time.Time{}, wall.Add(day), "deep2")
+	type pub struct {
+		by    *keys.Private
+		cert  *auth.Cert
+		chain []*auth.Cert
+	}
+	forgedCert := issue(owner, forged.Public().String(), tick, time.Time{}, wall.Add(day), "forged")
+	forgedCert.Sig = slices.Clone(forgedCert.Sig)
+	forgedCert.Sig[5] ^= 1
+	pubs := []pub{
+		{owner, cAdmin, nil},
+		{owner, issue(owner, direct.Public().String(), []auth.Role{auth.RoleMessage, auth.RoleTick}, wall.Add(-time.Hour), wall.Add(day), "direct"), nil},
+		{admin, issue(admin, viaAdmin.Public().String(), tick, time.Time{}, wall.Add(day), "via-admin"), []*auth.Cert{cAdmin}},
+		{owner, issue(owner, msgOnly.Public().String(), []auth.Role{auth.RoleMessage}, time.Time{}, wall.Add(day), "msg-only"), nil},
+		{owner, issue(owner, expired.Public().String(), tick, wall.Add(-2*day), wall.Add(-day), "expired"), nil},
+		{owner, issue(owner, later.Public().String(), tick, wall.Add(day), wall.Add(2*day), "not-yet"), nil},
+		{owner, issue(owner, revoked.Public().String(), tick, time.Time{}, wall.Add(day), "revoked"), nil},
+		{owner, forgedCert, nil},
+		{owner, issue(owner, auth.AnySubject, []auth.Role{auth.RoleMessage}, time.Time{}, wall.Add(day), "anyone"), nil},
+		{owner, cDeep1, nil},
+		{deep[0], cDeep2, []*auth.Cert{cDeep1}},
+		{deep[1], issue(deep[1], deep[2].Public().String(), tick, time.Time{}, wall.Add(day), "deep3"), []*auth.Cert{cDeep1, cDeep2}},
+		// Published by its own subject, who is nobody's admin: no chain.
+		{selfMade, issue(selfMade, selfMade.Public().String(), tick, time.Time{}, wall.Add(day), "self-made"), nil},
+	}
+	certsSoul := heartbeat.InstanceSoul(inst) + "/certs"
+	revokedSoul := heartbeat.InstanceSoul(inst) + "/revoked"
+	cv := certVectors{Instance: inst, Certs: map[string]string{}, Revoked: []string{"revoked"}}
+	node := graph.NewNode(certsSoul)
+	state := float64(wall.UnixMilli())
+	for _, p := range pubs {
+		js, err := json.Marshal(p.cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The forged and self-made certificates are stored as a relay in
+		// open mode would pass them on: wrapped by their publisher.
+		w, err := auth.SignField(p.by, certsSoul, p.cert.Serial, graph.String(string(js)), state, p.chain...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := w.AsString()
+		cv.Certs[p.cert.Serial] = s
+		node.Fields[p.cert.Serial] = graph.Field{Value: w, State: state}
+	}
+	// package auth's verdicts: certificates registered from the certs node
+	// as the Go client registers them, revocations looked up.
+	revokedSerials := map[string]bool{"revoked": true}
+	checker, err := auth.New(auth.Config{Mode: auth.Open, Clock: clock.NewFake(wall),
+		Lookup: func(_ context.Context, soul, field string) (graph.Field, bool, error) {
+			if soul == revokedSoul && revokedSerials[field] {
+				return graph.Field{Value: graph.Bool(true), State: state}, true, nil
+			}
+			return graph.Field{}, false, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker.CheckPut(ctx, nil, graph.Graph{certsSoul: node})
+	check := func(name string, k string, role auth.Role, at time.Time) {
+		err := checker.Authorize(ctx, inst, k, role, at)
+		cv.Checks = append(cv.Checks, certCheck{Name: name, Key: k, Role: string(role), At: at.UnixMilli(), OK: err == nil})
+	}
+	check("owner", inst, auth.RoleTick, wall)
+	check("direct tick certificate", direct.Public().String(), auth.RoleTick, wall)
+	check("direct, before notBefore", direct.Public().String(), auth.RoleTick, wall.Add(-2*time.Hour))
+	check("direct, after expiry", direct.Public().String(), auth.RoleTick, wall.Add(2*day))
+	check("through an admin", viaAdmin.Public().String(), auth.RoleTick, wall)
+	check("admin holds no tick role", admin.Public().String(), auth.RoleTick, wall)
+	check("message role only", msgOnly.Public().String(), auth.RoleTick, wall)
+	check("message role", msgOnly.Public().String(), auth.RoleMessage, wall)
+	check("expired", expired.Public().String(), auth.RoleTick, wall)
+	check("not yet valid", later.Public().String(), auth.RoleTick, wall)
+	check("not yet valid, later", later.Public().String(), auth.RoleTick, wall.Add(day+time.Hour))
+	check("revoked", revoked.Public().String(), auth.RoleTick, wall)
+	check("forged signature", forged.Public().String(), auth.RoleTick, wall)
+	check("anyone may send messages", stranger.Public().String(), auth.RoleMessage, wall)
+	check("anyone may not tick", stranger.Public().String(), auth.RoleTick, wall)
+	check("chain of three", deep[2].Public().String(), auth.RoleTick, wall)
+	check("self-made", selfMade.Public().String(), auth.RoleTick, wall)
+	for _, c := range cv.Checks {
+		t.Logf("cert check %-28s ok=%v", c.Name, c.OK)
+	}
+	return cv
 }

@@ -290,16 +290,6 @@ async function join(pub) {
   return j;
 }
 
-// sequencersOf returns the tick signers a join grant names.
-function sequencersOf(grant) {
-  const out = [];
-  if (typeof grant.sequencer === 'string') out.push(grant.sequencer);
-  if (Array.isArray(grant.sequencers)) {
-    for (const k of grant.sequencers) if (typeof k === 'string') out.push(k);
-  }
-  return out;
-}
-
 async function startRelay() {
   key = sessionKey();
   lum.pub = key.pub;
@@ -312,29 +302,20 @@ async function startRelay() {
   const wire = new GunWire(`${location.origin}/gun`, { onStatus: setConn });
   wire.connect();
   lum.wire = wire;
-  // Who may sign ticks: the owner, and the keys the relay lists (its own,
-  // and peers' holding a tick certificate: remote metronomes). A tick from
-  // anyone else is dropped; if a peer certified after this page joined
-  // takes the metronome, the list is fetched again (at most every 5 s).
-  const signers = new Set([grant.instance, ...sequencersOf(grant)]);
-  let refreshing = false;
-  let refreshedAt = Date.now();
-  const refreshSigners = () => {
-    if (refreshing || Date.now() - refreshedAt < 5000) return;
-    refreshing = true;
-    refreshedAt = Date.now();
-    join(key.pub)
-      .then((g) => { for (const k of sequencersOf(g)) signers.add(k); })
-      .catch(() => {})
-      .finally(() => { refreshing = false; });
-  };
+  // Who may sign ticks: the owner, and keys holding a tick certificate
+  // from the owner (directly or through admins), published at
+  // lum/<I>/certs and not revoked at lum/<I>/revoked. The page checks the
+  // certificates itself (CertBook, package auth's rules), so a relay can
+  // withhold ticks but not make the page accept a key the owner did not
+  // certify. Ticks that arrive before their signer's certificate are
+  // dropped; the next ones count.
+  const book = new P.CertBook(grant.instance);
+  const fields = (diff, f) => { for (const k of Object.keys(diff)) if (k !== '_') f(k, diff[k]); };
+  wire.on(P.souls(grant.instance).certs, (diff) => fields(diff, (_, v) => book.addField(v)));
+  wire.on(P.souls(grant.instance).revoked, (diff) => fields(diff, (serial, v) => v !== null && book.revoke(serial)));
   const present = new Set();
   const follower = new Follower(wire, grant.instance, counted(world), {
-    isSigner: (k) => {
-      if (signers.has(k)) return true;
-      refreshSigners();
-      return false;
-    },
+    isSigner: (k, tick) => book.authorize(k, 'tick', tick.state),
     onTick: ({ tick, applied }) => onTick(tick.timeMs, applied),
     onEntry: (e) => {
       // Presence is part of the stream: every tab counts the same peers.

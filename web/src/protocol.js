@@ -53,6 +53,8 @@ export const souls = (instance) => ({
   clients: `lum/${instance}/clients`,
   inbound: (id) => `lum/${instance}/in/${id}`,
   block: (b) => `lum/${instance}/log/${b}`,
+  certs: `lum/${instance}/certs`,
+  revoked: `lum/${instance}/revoked`,
 });
 
 /** seqKey is the zero-padded field name of seq in its log block. */
@@ -462,6 +464,170 @@ export function entriesOf(node) {
 export function fieldText(v) {
   const w = unwrap(v);
   return w ? w.value : v;
+}
+
+// --- certificates (auth/cert.go, auth/instance.go) -------------------------
+
+/** The roles a certificate can delegate (auth.Role). */
+export const ROLES = Object.freeze(['tick', 'message', 'snapshot', 'admin']);
+/** ANY_SUBJECT grants a certificate's roles to every key (auth.AnySubject). */
+export const ANY_SUBJECT = '*';
+/** MAX_CHAIN is the longest certificate chain accepted (auth.DefaultMaxChainDepth). */
+export const MAX_CHAIN = 3;
+const MAX_CERT_TEXT = 4096;
+const MAX_CERT_MS = 2 ** 53;
+
+/**
+ * certBytes returns the bytes a certificate's issuer signs
+ * (auth.Cert.SignedBytes): keys.Message("cert", instance, subject, roles
+ * joined by ",", notBefore ms, expiry ms, serial, issuer).
+ */
+export function certBytes(c) {
+  return message(LABEL.cert, c.instance, c.subject, c.roles.join(','), String(c.notBefore), String(c.expiry), c.serial, c.issuer);
+}
+
+/**
+ * parseCert reads a certificate (its JSON text or the parsed object, as
+ * auth.Cert.MarshalJSON writes it) and returns {cert} or {error}. It
+ * checks the shape as auth does (roles known and not repeated, no admin
+ * role for "*", serial, times); the signature and the chain are judged by
+ * CertBook.authorize.
+ */
+export function parseCert(v) {
+  const o = typeof v === 'string' ? parseObject(v, MAX_CERT_TEXT) : v;
+  if (!o || typeof o !== 'object' || Array.isArray(o)) return { error: 'cert: not an object' };
+  const r = new Reader(o);
+  const c = {
+    instance: r.str('instance', true),
+    subject: r.str('subject', true),
+    roles: r.get('roles', true),
+    notBefore: r.uint('notBefore', true),
+    expiry: r.uint('expiry', true),
+    serial: r.str('serial', true),
+    issuer: r.str('issuer', true),
+  };
+  const sigText = r.str('sig', true);
+  const err = r.done();
+  if (err) return { error: `cert: ${err}` };
+  if (!keyText(c.instance) || !keyText(c.issuer) || (c.subject !== ANY_SUBJECT && !keyText(c.subject))) {
+    return { error: 'cert: key text' };
+  }
+  if (!Array.isArray(c.roles) || c.roles.length === 0 || c.roles.length > ROLES.length) return { error: 'cert: roles' };
+  for (const [i, role] of c.roles.entries()) {
+    if (!ROLES.includes(role) || c.roles.indexOf(role) !== i) return { error: 'cert: roles' };
+  }
+  if (c.subject === ANY_SUBJECT && c.roles.includes('admin')) return { error: 'cert: admin role for "*"' };
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.serial)) return { error: 'cert: serial' };
+  if (c.expiry <= 0 || c.notBefore > MAX_CERT_MS || c.expiry > MAX_CERT_MS || c.expiry <= c.notBefore) {
+    return { error: 'cert: times' };
+  }
+  c.sig = decodeSig(sigText);
+  if (!c.sig) return { error: 'cert: signature encoding' };
+  return { cert: c };
+}
+
+/**
+ * CertBook knows an instance's published certificates (the values of
+ * lum/<I>/certs) and revocations (the fields of lum/<I>/revoked) and
+ * decides who holds a role at a time, by package auth's rules: the owner
+ * holds every role; anyone else needs a chain of at most MAX_CHAIN
+ * certificates, the first issued by the owner, each next one by the
+ * subject of the one before (which must hold the admin role), every
+ * signature valid (strict low-S), every certificate valid at that time
+ * (notBefore <= at <= expiry) and not revoked, the last naming the key (or
+ * "*") with the role.
+ *
+ * Certificates authenticate themselves, so the page need not trust the
+ * relay that delivers them: a relay can withhold or revoke (deny), never
+ * grant. Revocation fields are not verified for the same reason: a
+ * forged one only denies.
+ */
+export class CertBook {
+  constructor(instance) {
+    this.instance = instance;
+    this.bySerial = new Map(); // serial → cert
+    this.revoked = new Set();
+    this.verified = new Map(); // serial + sig → signature valid
+  }
+
+  /**
+   * addField registers the certificate stored at a field of lum/<I>/certs
+   * (a signed wrapper whose value is the certificate's JSON text, or the
+   * bare text). It reports whether a certificate was registered.
+   */
+  addField(value) {
+    const w = unwrap(value);
+    const { cert } = parseCert(w ? w.value : value);
+    if (!cert || cert.instance !== this.instance) return false;
+    this.bySerial.set(cert.serial, cert);
+    return true;
+  }
+
+  /** revoke marks a serial revoked (a non-null field of lum/<I>/revoked). */
+  revoke(serial) {
+    this.revoked.add(serial);
+  }
+
+  /** authorize reports whether key holds role at atMs (HAM milliseconds). */
+  authorize(key, role, atMs) {
+    if (key === this.instance) return true;
+    for (const chain of this.#chains(key)) {
+      if (this.#valid(chain, key, role, atMs)) return true;
+    }
+    return false;
+  }
+
+  // #chains lists candidate chains (owner-issued first) ending at key, as
+  // auth's registry does: at most MAX_CHAIN long, at most 16 of them.
+  #chains(key) {
+    const bySubject = new Map();
+    for (const c of this.bySerial.values()) {
+      if (!bySubject.has(c.subject)) bySubject.set(c.subject, []);
+      bySubject.get(c.subject).push(c);
+    }
+    const out = [];
+    const walk = (subject, tail) => {
+      if (tail.length >= MAX_CHAIN || out.length >= 16) return;
+      let cands = bySubject.get(subject) || [];
+      if (tail.length === 0) cands = cands.concat(bySubject.get(ANY_SUBJECT) || []);
+      for (const c of cands) {
+        const chain = [c, ...tail];
+        if (c.issuer === this.instance) out.push(chain);
+        else if (c.issuer !== subject) walk(c.issuer, chain);
+      }
+    };
+    walk(key, []);
+    return out;
+  }
+
+  #valid(chain, key, role, atMs) {
+    for (const [i, c] of chain.entries()) {
+      if (c.instance !== this.instance) return false;
+      if (i === 0 && c.issuer !== this.instance) return false;
+      if (i > 0 && c.issuer !== chain[i - 1].subject) return false;
+      if (i < chain.length - 1 && !c.roles.includes('admin')) return false;
+      if (!this.#signed(c)) return false;
+      if (c.notBefore && atMs < c.notBefore) return false;
+      if (atMs > c.expiry) return false;
+      if (this.revoked.has(c.serial)) return false;
+    }
+    const leaf = chain[chain.length - 1];
+    return (leaf.subject === key || leaf.subject === ANY_SUBJECT) && leaf.roles.includes(role);
+  }
+
+  #signed(c) {
+    // Keyed by everything signed and the signature (not by serial: a
+    // certificate altered under a verified one's serial must not pass).
+    const msg = certBytes(c);
+    const k = b64url(sha256(concat(msg, c.sig)));
+    let ok = this.verified.get(k);
+    if (ok === undefined) {
+      ok = verify(c.issuer, msg, c.sig);
+      if (this.verified.size > 4096) this.verified.clear();
+      this.verified.set(k, ok);
+    }
+    return ok;
+  }
 }
 
 /** validInstance reports whether instance has the syntax of an instance id. */

@@ -27,8 +27,9 @@ export class StreamError extends Error {
  * Follower follows instance over a GunWire-like transport (get/on).
  *
  * Options: onTick({tick, applied}) after each tick is applied; onEntry(entry)
- * for every applied entry; onError(err); isSigner(key) decides whose round
- * signatures count (default: only the instance owner); maxPendingEntries
+ * for every applied entry; onError(err); isSigner(key, tick) decides
+ * whose round signatures count for that tick (default: only the instance
+ * owner; the page uses a CertBook of the world's certificates); maxPendingEntries
  * bounds the entries held ahead of ticks; verifyHistory (default false):
  * also verify the author signature of every entry that the first tick
  * already covers. By default those (the history a late joiner replays) are
@@ -80,7 +81,7 @@ export class Follower {
   #onHeartbeat(diff) {
     if (this.failed || diff.tick === undefined) return;
     const { tick, error } = P.parseTick(P.fieldText(diff.tick));
-    if (error || tick.instance !== this.instance || !this.opts.isSigner(tick.signer)) {
+    if (error || tick.instance !== this.instance || !this.opts.isSigner(tick.signer, tick)) {
       // A bad tick is dropped (and counted); the next good one will do.
       this.stats.badTicks++;
       return;

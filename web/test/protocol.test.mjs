@@ -114,3 +114,55 @@ test('time in integer ms', () => {
   assert.equal(P.blockOf(1023), 0);
   assert.equal(P.blockOf(1024), 1);
 });
+
+test('certificates: CertBook agrees with package auth on who may tick and send', () => {
+  const v = V.certs;
+  const book = new P.CertBook(v.instance);
+  let registered = 0;
+  for (const value of Object.values(v.certs)) if (book.addField(value)) registered++;
+  assert.equal(registered, Object.keys(v.certs).length, 'every published certificate parses');
+  for (const serial of v.revoked) book.revoke(serial);
+  assert.ok(v.checks.length >= 15);
+  for (const c of v.checks) {
+    assert.equal(book.authorize(c.key, c.role, c.at), c.ok, `${c.name}: ${c.role} at ${c.at}`);
+  }
+});
+
+test('certificates: altered, foreign and malformed ones grant nothing', () => {
+  const v = V.certs;
+  const direct = v.checks.find((c) => c.name === 'direct tick certificate');
+  const stranger = v.checks.find((c) => c.name === 'anyone may not tick');
+  const certOf = (serial) => JSON.parse(P.unwrap(v.certs[serial]).value);
+
+  // A relay re-publishing the direct certificate (verified first) with the
+  // stranger as subject, same serial and signature: refused.
+  const book = new P.CertBook(v.instance);
+  assert.ok(book.addField(v.certs.direct));
+  assert.ok(book.authorize(direct.key, 'tick', direct.at));
+  const stolen = { ...certOf('direct'), subject: stranger.key };
+  assert.ok(book.addField(JSON.stringify(stolen)));
+  assert.equal(book.authorize(stranger.key, 'tick', direct.at), false);
+  // The same with a longer expiry.
+  const book2 = new P.CertBook(v.instance);
+  book2.addField(v.certs.expired);
+  const expired = v.checks.find((c) => c.name === 'expired');
+  const extended = { ...certOf('expired'), expiry: certOf('expired').expiry + 10 * 86400000 };
+  book2.addField(JSON.stringify(extended));
+  assert.equal(book2.authorize(expired.key, 'tick', expired.at), false);
+
+  // Certificates of another instance are not registered.
+  const other = new P.CertBook(direct.key);
+  assert.equal(other.addField(v.certs.direct), false);
+
+  // Shapes auth refuses.
+  const good = certOf('direct');
+  const bad = [
+    'nope', '[]', '{}',
+    { ...good, roles: [] }, { ...good, roles: ['tick', 'tick'] }, { ...good, roles: ['god'] },
+    { ...good, subject: '*', roles: ['admin'] }, { ...good, serial: '' }, { ...good, serial: 'a/b' },
+    { ...good, expiry: 0 }, { ...good, notBefore: good.expiry }, { ...good, expiry: 2 ** 53 + 2 },
+    { ...good, sig: 'AA' }, { ...good, extra: 1 }, { ...good, notBefore: -1 },
+  ];
+  for (const b of bad) assert.ok(P.parseCert(b).error, `accepted ${JSON.stringify(b).slice(0, 80)}`);
+  assert.equal(P.parseCert(good).error, undefined);
+});

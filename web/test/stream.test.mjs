@@ -130,6 +130,25 @@ test('bad ticks are dropped; wrong signer is dropped', () => {
   assert.equal(rec.calls.length, 0);
 });
 
+test('isSigner judges each tick: it gets the signer and the tick (its state)', () => {
+  const rec = new Recorder();
+  const asked = [];
+  const from = JSON.parse(hb.ticks[1].json).state; // a signer certified from the second tick on
+  const { wire, f } = follow(rec, {
+    isSigner: (k, tick) => {
+      asked.push([k, tick.state]);
+      return k === hb.signer && tick.state >= from;
+    },
+  });
+  wire.tick(0);
+  wire.tick(1);
+  for (let seq = 1; seq <= hb.entries.length; seq++) wire.entry(seq);
+  assert.deepEqual(asked.map(([k]) => k), [hb.signer, hb.signer]);
+  assert.deepEqual(asked.map(([, s]) => s), [JSON.parse(hb.ticks[0].json).state, from]);
+  assert.equal(f.stats.badTicks, 1);
+  assert.equal(f.stats.ticks, 1);
+});
+
 test('a tampered entry stops the stream with a clear error', () => {
   const rec = new Recorder();
   const { wire, errors } = follow(rec);
