@@ -59,7 +59,21 @@ func seqRelay(t *testing.T, tickers ...*keys.Private) (url, inst string, svc *se
 			t.Fatal(err)
 		}
 	}
-	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/gun", wi.Instance, svc
+	url = "ws" + strings.TrimPrefix(hs.URL, "http") + "/gun"
+	// Wait until the relay's own host has started the world: a remote
+	// holder that took the lease before the genesis entry was in the log
+	// would find the instance unknown to it. A join returns once it has the
+	// world's first tick, which follows that entry.
+	jctx, jcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer jcancel()
+	jc := dialTest(t, url, testKey(t))
+	w, err := jc.Join(jctx, wi.Instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	jc.Close()
+	return url, wi.Instance, svc
 }
 
 func testKey(t *testing.T) *keys.Private {
