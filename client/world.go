@@ -30,8 +30,10 @@ type World struct {
 	c    *Client
 	inst string
 	// certs judges who may tick: the owner, or a key holding a tick
-	// certificate published at lum/<I>/certs (fed from the graph).
-	certs *auth.Checker
+	// certificate published at lum/<I>/certs (fed from the graph) and not
+	// revoked at lum/<I>/revoked (revoked, its lookup).
+	certs   *auth.Checker
+	revoked *revocations
 
 	mu        sync.Mutex
 	f         *heartbeat.Follower
@@ -106,11 +108,12 @@ func (c *Client) Join(ctx context.Context, instance string, opts ...JoinOptions)
 	if opt.Buffer <= 0 {
 		opt.Buffer = 1024
 	}
-	checker, err := auth.New(auth.Config{Mode: auth.Open, Clock: c.clk})
+	revoked := &revocations{soul: revokedSoul(instance), m: map[string]graph.Field{}}
+	checker, err := auth.New(auth.Config{Mode: auth.Open, Clock: c.clk, Lookup: revoked.lookup})
 	if err != nil {
 		return nil, err
 	}
-	w := &World{c: c, inst: instance, certs: checker, haveTick: make(chan struct{}), blocks: map[uint64]bool{},
+	w := &World{c: c, inst: instance, certs: checker, revoked: revoked, haveTick: make(chan struct{}), blocks: map[uint64]bool{},
 		requested: map[uint64]time.Time{}, waiters: map[heartbeat.Hash]chan sendResult{},
 		recent: map[heartbeat.Hash]heartbeat.Receipt{}, caught: make(chan struct{}), done: make(chan struct{}),
 		notify: make(chan struct{}, 1), events: make(chan Event, opt.Buffer)}
@@ -153,6 +156,9 @@ func (c *Client) Join(ctx context.Context, instance string, opts ...JoinOptions)
 	cleanup := func(err error) (*World, error) {
 		w.Close()
 		return nil, err
+	}
+	if err := c.subscribe(ctx, revokedSoul(instance), true); err != nil {
+		return cleanup(err)
 	}
 	if err := c.subscribe(ctx, certsSoul(instance), true); err != nil {
 		return cleanup(err)
@@ -206,6 +212,38 @@ func (c *Client) Join(ctx context.Context, instance string, opts ...JoinOptions)
 }
 
 func certsSoul(inst string) string { return heartbeat.InstanceSoul(inst) + "/certs" }
+
+func revokedSoul(inst string) string { return heartbeat.InstanceSoul(inst) + "/revoked" }
+
+// revocations holds the fields of an instance's lum/<I>/revoked (serial →
+// revocation) for the checker's lookup, which runs while World.mu is held.
+// They are not verified again: the relay judged them, and a forged one
+// could only deny a certificate.
+type revocations struct {
+	soul string
+	mu   sync.Mutex
+	m    map[string]graph.Field
+}
+
+func (r *revocations) add(n *graph.Node) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for serial, f := range n.Fields {
+		if cur, ok := r.m[serial]; !ok || f.State > cur.State {
+			r.m[serial] = f
+		}
+	}
+}
+
+func (r *revocations) lookup(_ context.Context, soul, field string) (graph.Field, bool, error) {
+	if soul != r.soul {
+		return graph.Field{}, false, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, ok := r.m[field]
+	return f, ok, nil
+}
 
 // Instance returns the instance id.
 func (w *World) Instance() string { return w.inst }
@@ -387,6 +425,8 @@ func (w *World) receive(g graph.Graph) {
 			// certificates for Authorize.
 			_, _ = w.certs.CheckPut(context.Background(), nil, graph.Graph{soul: n})
 			certsChanged = true
+		case soul == base+"/revoked":
+			w.revoked.add(n)
 		case soul == base+"/hb":
 			if f, ok := n.Fields["tick"]; ok {
 				if t, err := heartbeat.ParseTick([]byte(unwrap(f.Value))); err == nil {
