@@ -41,9 +41,10 @@
 //
 // A world's log lives in the graph as lum/<I>/log/<seq/1024> blocks (one
 // field per entry) and its latest signed tick in lum/<I>/hb (heartbeat's
-// layout.go). Join subscribes lum/<I>/certs (to learn who may tick: the
-// owner, or a key with a tick certificate the owner published, checked
-// with auth's rules), lum/<I>/hb, and every block from the first to the
+// layout.go). Join subscribes lum/<I>/certs and lum/<I>/revoked (to learn
+// who may tick: the owner, or a key with a tick certificate the owner
+// published and did not revoke, checked with auth's rules), lum/<I>/hb,
+// and every block from the first to the
 // current tick's, and feeds what arrives — replies and pushes, in any
 // order, duplicated — into a heartbeat.Follower. The follower verifies tick
 // round signatures and Merkle paths, the hash chain from each signed head
