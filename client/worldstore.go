@@ -35,15 +35,13 @@ import (
 // every state read through the store, so a change wins over the records
 // it was planned from even when this machine's clock is behind the one
 // that wrote them.
-func (c *Client) WorldStore() world.Store {
+func (c *Client) WorldStore() (world.Store, error) {
 	s := &worldStore{c: c, sc: graph.NewStateClock(c.clk)}
 	var err error
-	s.checker, err = auth.New(auth.Config{Clock: c.clk, Lookup: s.lookup})
-	if err != nil {
-		// auth.New fails only on a bad Config; this one is fixed.
-		panic(fmt.Sprintf("client: world store checker: %v", err))
+	if s.checker, err = auth.New(auth.Config{Clock: c.clk, Lookup: s.lookup}); err != nil {
+		return nil, fmt.Errorf("client: world store: %w", err)
 	}
-	return s
+	return s, nil
 }
 
 type worldStore struct {

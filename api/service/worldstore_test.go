@@ -29,7 +29,10 @@ func TestWorldStoreThroughRelay(t *testing.T) {
 	inst := owner.Public().String()
 
 	oc := dial(t, r.URL, owner)
-	s := oc.WorldStore()
+	s, err := oc.WorldStore()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := world.Create(ctx, s, owner); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +51,10 @@ func TestWorldStoreThroughRelay(t *testing.T) {
 	// Mallory, logged in but no admin, signs the world's private flag off:
 	// refused here with the relay's reason, and nothing is sent.
 	mc := dial(t, r.URL, mallory)
-	ms := mc.WorldStore()
+	ms, err := mc.WorldStore()
+	if err != nil {
+		t.Fatal(err)
+	}
 	root := heartbeat.InstanceSoul(inst)
 	state := ms.Now()
 	wv, err := auth.SignField(mallory, root, "private", graph.Bool(false), state)
@@ -79,7 +85,11 @@ func TestWorldStoreThroughRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lc.Close()
-	if _, err := world.RemoveMember(ctx, lc.WorldStore(), inst, owner, alice.Public().String()); err != nil {
+	ls, err := lc.WorldStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := world.RemoveMember(ctx, ls, inst, owner, alice.Public().String()); err != nil {
 		t.Fatal(err)
 	}
 	ac := dial(t, r.URL, alice)

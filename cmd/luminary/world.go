@@ -56,7 +56,13 @@ func (s worldStore) open(env *Env, key *keys.Private, create bool) (context.Cont
 			cancel()
 			return nil, nil, nil, err
 		}
-		return ctx, cl.WorldStore(), func() { cl.Close(); cancel() }, nil
+		ws, err := cl.WorldStore()
+		if err != nil {
+			cl.Close()
+			cancel()
+			return nil, nil, nil, err
+		}
+		return ctx, ws, func() { cl.Close(); cancel() }, nil
 	}
 	path := filepath.Join(s.Data, "graph.db")
 	if !create {
