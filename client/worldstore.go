@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/krestianstvo/luminary/auth"
@@ -107,18 +105,7 @@ var ErrWorldRefused = errors.New("client: world write refused")
 // Put implements world.Store.
 func (s *worldStore) Put(ctx context.Context, diff graph.Graph) error {
 	if _, refused := s.checker.CheckPut(ctx, nil, diff); len(refused) > 0 {
-		var b strings.Builder
-		for i, fe := range refused {
-			if i == 3 {
-				b.WriteString("; and " + strconv.Itoa(len(refused)-3) + " more")
-				break
-			}
-			if i > 0 {
-				b.WriteString("; ")
-			}
-			b.WriteString(fe.Soul + " " + fe.Field + ": " + fe.Err.Error())
-		}
-		return fmt.Errorf("%w (nothing sent): %s", ErrWorldRefused, b.String())
+		return fmt.Errorf("%w (nothing sent): %w", ErrWorldRefused, world.RefusedError(refused))
 	}
 	if err := s.c.Put(ctx, diff); err != nil {
 		return fmt.Errorf("client: world store: put: %w", err)

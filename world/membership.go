@@ -651,7 +651,7 @@ func (d DBStore) Put(ctx context.Context, diff graph.Graph) error {
 	if d.Checker != nil {
 		_, refused := d.Checker.CheckPut(ctx, nil, diff)
 		if len(refused) > 0 {
-			return refusedError(refused)
+			return RefusedError(refused)
 		}
 	}
 	res, err := d.DB.Put(ctx, diff, "world")
@@ -659,13 +659,15 @@ func (d DBStore) Put(ctx context.Context, diff graph.Graph) error {
 		return err
 	}
 	if len(res.Refused) > 0 {
-		return refusedError(res.Refused)
+		return RefusedError(res.Refused)
 	}
 	return nil
 }
 
-// refusedError summarises field refusals.
-func refusedError(refused []graph.FieldError) error {
+// RefusedError summarises the refusals of a world write (the first three
+// fields and their reasons) as one error wrapping the first reason; for
+// Store implementations. refused must not be empty.
+func RefusedError(refused []graph.FieldError) error {
 	var b strings.Builder
 	for i, fe := range refused {
 		if i == 3 {

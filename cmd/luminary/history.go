@@ -18,7 +18,6 @@ import (
 	"github.com/krestianstvo/luminary/client"
 	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/internal/jsjson"
-	"github.com/krestianstvo/luminary/keys"
 )
 
 // HistoryCmd reads an instance's history (the timegraph).
@@ -208,13 +207,9 @@ func (c *HistoryExportCmd) fromRelay(env *Env, ref string) error {
 	if err := relayURL(c.Relay); err != nil {
 		return err
 	}
-	var key *keys.Private
-	if c.Key != "" {
-		k, err := c.readKey(env, c.Key)
-		if err != nil {
-			return err
-		}
-		key = k
+	key, err := c.optionalKey(env, c.Key)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(env.Ctx, c.Timeout)
 	defer cancel()

@@ -49,6 +49,15 @@ func (f PasswordFlags) readKey(env *Env, path string) (*keys.Private, error) {
 	return keys.ReadFile(path, pw)
 }
 
+// optionalKey reads the key file at path, or returns nil when path is
+// empty (a command that may run anonymously).
+func (f PasswordFlags) optionalKey(env *Env, path string) (*keys.Private, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return f.readKey(env, path)
+}
+
 // relayURL checks a --relay flag: an http:// or https:// base URL.
 func relayURL(s string) error {
 	u, err := url.Parse(s)

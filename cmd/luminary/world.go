@@ -235,13 +235,9 @@ func (c *WorldMembersCmd) Run(env *Env) error {
 	if _, err := keys.ParsePublic(c.Instance); err != nil {
 		return usageError{fmt.Errorf("--instance: %w", err)}
 	}
-	var key *keys.Private
-	if c.Key != "" {
-		k, err := c.readKey(env, c.Key)
-		if err != nil {
-			return err
-		}
-		key = k
+	key, err := c.optionalKey(env, c.Key)
+	if err != nil {
+		return err
 	}
 	ctx, s, closeStore, err := c.open(env, key, false)
 	if err != nil {
