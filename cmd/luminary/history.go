@@ -160,7 +160,7 @@ func printHistoryReport(w io.Writer, rep *heartbeat.Report, hashes map[uint64][3
 type HistoryExportCmd struct {
 	Instance string `arg:"" optional:"" help:"Instance id (the owner's public key text); or use --world."`
 	World    string `help:"World to export: its instance id or the alias the relay knows it by (worlds.json)."`
-	Relay    string `env:"LUMINARY_RELAY" help:"Base URL (http:// or https://) of a running relay to export from (its HTTP API; --data is then not used)."`
+	Relay    string `help:"Base URL (http:// or https://) of a running relay to export from (its HTTP API; --data is then not used; not read from LUMINARY_RELAY)."`
 	Key      string `type:"existingfile" help:"With --relay: key file that signs the request (a private world exports only to its owner, admins and members)."`
 	PasswordFlags
 	Timeout time.Duration `default:"10m" help:"With --relay: how long the export may take."`

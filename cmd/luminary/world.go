@@ -35,7 +35,7 @@ type WorldCmd struct {
 
 // worldStore flags: where the world's records live.
 type worldStore struct {
-	Relay       string        `env:"LUMINARY_RELAY" help:"Base URL (http:// or https://) of a running relay: read and write the world through it, logged in with the key (--data is then not used)."`
+	Relay       string        `help:"Base URL (http:// or https://) of a running relay: read and write the world through it, logged in with the key (--data is then not used; not read from LUMINARY_RELAY, so that --data keeps its meaning)."`
 	Timeout     time.Duration `default:"30s" help:"With --relay: how long the whole command may take."`
 	Data        string        `default:"./luminary-data" env:"LUMINARY_DATA" help:"Without --relay: the stopped relay's data directory (<data>/graph.db)."`
 	LockTimeout time.Duration `default:"2s" help:"Without --relay: how long to wait for the database lock held by a running relay."`
