@@ -206,3 +206,37 @@ func TestConfigRefused(t *testing.T) {
 
 // fakeNil is a Service that is never called.
 type fakeNil struct{ rest.Service }
+
+// TestExportCutShortAborts: an export that fails after it has written
+// part of the history ends the connection (no terminating chunk), so the
+// client reading it gets an error instead of a shorter history that
+// would verify.
+func TestExportCutShortAborts(t *testing.T) {
+	e := newEnv(t)
+	e.createWorld(map[string]any{"alias": "cut", "tps": 20})
+	e.clk.Advance(200 * time.Millisecond)
+	hs := httptest.NewServer(e.router)
+	defer hs.Close()
+	get := func() ([]byte, error) {
+		res, err := http.Get(hs.URL + "/api/worlds/cut/export")
+		if err != nil {
+			return nil, err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("export: %s", res.Status)
+		}
+		return io.ReadAll(res.Body)
+	}
+	whole, err := get()
+	if err != nil || len(whole) == 0 {
+		t.Fatalf("export: %d bytes, %v", len(whole), err)
+	}
+	e.svc.Inject("ExportMidway", errors.New("disk gone"))
+	// A small history is still in the server's buffer: the request fails
+	// (EOF); a large one fails in the body (unexpected EOF). Either way
+	// the reader gets an error.
+	if got, err := get(); err == nil {
+		t.Fatalf("a cut export read cleanly (%d bytes)", len(got))
+	}
+}

@@ -89,7 +89,8 @@ func (s *Service) Log() *heartbeat.MemLog { return s.log }
 func (s *Service) Host() *heartbeat.Host { return s.host }
 
 // Inject makes the named method (e.g. "Status") fail with err until
-// cleared with a nil err.
+// cleared with a nil err. "ExportMidway" makes Export fail after writing
+// the history (a stream cut short).
 func (s *Service) Inject(method string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -378,6 +379,13 @@ func (s *Service) History(ctx context.Context, instance string, q rest.HistoryQu
 // Export implements [rest.Service].
 func (s *Service) Export(ctx context.Context, instance string, w io.Writer, opt heartbeat.ExportOptions) error {
 	if err := s.injected("Export"); err != nil {
+		return err
+	}
+	if err := s.injected("ExportMidway"); err != nil {
+		// A failure after the history was written (a cut stream).
+		if e := heartbeat.Export(ctx, s.log, instance, w, opt); e != nil {
+			return e
+		}
 		return err
 	}
 	return heartbeat.Export(ctx, s.log, instance, w, opt)
