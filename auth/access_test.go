@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/krestianstvo/luminary/auth"
@@ -31,5 +33,25 @@ func TestAccessChanged(t *testing.T) {
 	name.Set(auth.InstancePrefix+a, "name", graph.Field{Value: graph.String("y"), State: 2})
 	if got := c.AccessChanged(name); len(got) != 0 {
 		t.Fatalf("a name change reported %v", got)
+	}
+}
+
+// BenchmarkAccessChanged: one 5,000-world round of heartbeat nodes, the
+// commit the relay checks after every round (nothing in it changes access).
+func BenchmarkAccessChanged(b *testing.B) {
+	c, err := auth.New(auth.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := graph.Graph{}
+	for i := range 5000 {
+		inst := "k1:A" + string(rune('a'+i%26)) + strings.Repeat("x", 40) + strconv.Itoa(i)
+		g.Set(auth.InstancePrefix+inst+"/hb", "tick", graph.Field{Value: graph.String("{}"), State: 1})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := c.AccessChanged(g); len(got) != 0 {
+			b.Fatal(got)
+		}
 	}
 }

@@ -536,6 +536,16 @@ func (c *Checker) isMember(ctx context.Context, id string, peer *Peer) (bool, er
 func (c *Checker) AccessChanged(accepted graph.Graph) []string {
 	var out []string
 	for soul, n := range accepted {
+		// Only lum/<I> itself and lum/<I>/members can change access: skip
+		// every other soul (a round's thousands of heartbeat nodes) before
+		// parsing it.
+		rest, ok := strings.CutPrefix(soul, InstancePrefix)
+		if !ok {
+			continue
+		}
+		if i := strings.IndexByte(rest, '/'); i >= 0 && rest[i+1:] != segMembers {
+			continue
+		}
 		is, ok := parseInstanceSoul(soul)
 		if !ok {
 			continue
