@@ -275,8 +275,7 @@ func (c roundHistograms) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c roundHistograms) Collect(ch chan<- prometheus.Metric) {
-	hs := c.list()
-	for _, h := range hs {
+	for _, h := range c.list() {
 		ch <- h.metric()
 	}
 }
