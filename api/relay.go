@@ -255,9 +255,15 @@ type verifyPool struct {
 	jobs chan verifyJob
 }
 
+// verifyJob carries what Preverify reads, taken on the reader before the
+// job is queued: the put's own fields belong to its connection's turn
+// taker, which may judge it without waiting for the worker once the
+// server is shutting down.
 type verifyJob struct {
-	pv Preverifier
-	j  *putJob
+	pv   Preverifier
+	j    *putJob
+	ctx  context.Context
+	diff graph.Graph
 }
 
 // verifyQueue is the length of the workers' queue: enough to keep them
@@ -297,7 +303,7 @@ func (vj verifyJob) run() {
 		}
 		close(j.ready)
 	}()
-	j.pctx = vj.pv.Preverify(j.ctx, j.c.info, j.diff)
+	j.pctx = vj.pv.Preverify(vj.ctx, j.c.info, vj.diff)
 }
 
 // putTurns is a connection's queue of puts handed to preverification, in
@@ -322,7 +328,7 @@ func (c *conn) preverify(pv Preverifier, j *putJob) {
 	j.weight = w
 	j.ready = make(chan struct{})
 	select {
-	case c.s.verifyJobs() <- verifyJob{pv, j}:
+	case c.s.verifyJobs() <- verifyJob{pv: pv, j: j, ctx: j.ctx, diff: j.diff}:
 	case <-c.ctx.Done():
 		c.release(w)
 		return
