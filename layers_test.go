@@ -32,7 +32,7 @@ const (
 
 // Our package groups, as paths relative to the module root.
 var (
-	leaves   = []string{"internal/clock", "internal/jsjson"}
+	leaves   = []string{"internal/clock", "internal/jsjson", "internal/sched"}
 	allOurs  = []string{"*"} // any of ours, except cmd and nodetest (checked globally)
 	anything = []string{"*"}
 )
@@ -71,6 +71,7 @@ var floors = []floor{
 	{pkg: "", testOnly: true, why: "the root package holds only repository-wide tests"},
 	{pkg: "internal/clock", stdOnly: true, why: "leaf: injected time, usable from every layer"},
 	{pkg: "internal/jsjson", stdOnly: true, why: "leaf: the one serializer for hashed and signed bytes"},
+	{pkg: "internal/sched", stdOnly: true, why: "leaf: cooperative yields in loops over every world"},
 	{pkg: "internal/nodetest", stdOnly: true, testOnly: true, why: "test helper for node.js interop tests"},
 	{pkg: "keys", ours: leaves, outside: []string{xcrypto, decred}, forbid: noNetwork,
 		why: "key handling and signatures: crypto only, no I/O stack"},

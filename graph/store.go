@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/krestianstvo/luminary/internal/sched"
 )
 
 // ErrNotFound is returned by Get and GetField for an unknown soul or field.
@@ -292,7 +294,10 @@ func (m *MemoryStore) MergeAsync(ctx context.Context, diff Graph, committed func
 func mergeInto(diff Graph, cur func(soul, field string) (Field, bool), put func(soul, field string, f Field)) Graph {
 	var accepted Graph
 	var names []string
+	i := 0
 	for soul, node := range diff {
+		sched.Yield(i)
+		i++
 		names = names[:0]
 		for name, f := range node.Fields {
 			c, ok := cur(soul, name)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/krestianstvo/luminary/internal/clock"
+	"github.com/krestianstvo/luminary/internal/sched"
 	"github.com/krestianstvo/luminary/keys"
 )
 
@@ -520,8 +521,11 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 	}
 	el := h.elapsed()
 	insts := h.list()
-	for _, in := range insts {
+	// The loops over every instance yield now and then (see internal/sched):
+	// with thousands of instances each runs for milliseconds.
+	for i, in := range insts {
 		h.maintain(ctx, in, el)
+		sched.Yield(i)
 	}
 
 	if cap(h.workBuf) < len(insts) {
@@ -533,7 +537,8 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		clear(works) // do not pin requests and entries until the next round
 		h.recBuf = recs[:0]
 	}()
-	for _, in := range insts {
+	for i, in := range insts {
+		sched.Yield(i)
 		if !in.active || in.seq == nil {
 			continue
 		}
@@ -672,6 +677,7 @@ func (h *Host) Step(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	for i := range works {
+		sched.Yield(i)
 		w := &works[i]
 		in := w.in
 		if err := batchErr[i]; err != nil {

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sync"
+
+	"github.com/krestianstvo/luminary/internal/sched"
 )
 
 // Amortised tick signing. A sequencer host signs one Merkle root per round
@@ -41,6 +43,7 @@ func SignRound(s Signer, recs []TickRecord) ([]Tick, error) {
 	leaves := make([]Hash, len(recs))
 	for i := range recs {
 		leaves[i] = recs[i].Leaf()
+		sched.Yield(i)
 	}
 	levels = append(levels, leaves)
 	for cur := leaves; len(cur) > 1; {
@@ -65,6 +68,7 @@ func SignRound(s Signer, recs []TickRecord) ([]Tick, error) {
 	pathStore := make([]Hash, 0, len(recs)*depth)
 	ticks := make([]Tick, len(recs))
 	for i := range recs {
+		sched.Yield(i)
 		start := len(pathStore)
 		idx := i
 		for _, lvl := range levels[:depth] {

@@ -10,6 +10,7 @@ import (
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/internal/clock"
+	"github.com/krestianstvo/luminary/internal/sched"
 )
 
 // publisher is the host's Sink: it queues publications without blocking
@@ -278,6 +279,7 @@ func (p *publisher) build(batch []heartbeat.Publication) (*round, graph.Graph) {
 	diff := graph.Graph{}
 	r := &round{held: &api.Held{}, idle: true, states: make([]float64, len(batch)), done: make(chan struct{})}
 	for i := range batch {
+		sched.Yield(i)
 		pub := &batch[i]
 		r.idle = r.idle && len(pub.Entries) == 0
 		r.stamp = max(r.stamp, pub.Tick.State)
