@@ -66,6 +66,14 @@ func (r *Refusal) Unwrap() error {
 	return nil
 }
 
+// IsPrivateRefusal reports whether err is the answer given to a connection
+// that is not a member of a private instance ("auth-required: private
+// instance"), which tells it nothing else.
+func IsPrivateRefusal(err error) bool {
+	var r *Refusal
+	return errors.As(err, &r) && r.Prefix == PrefixAuthRequired && r.Text == txtPrivate
+}
+
 func invalid(text string) *Refusal      { return &Refusal{PrefixInvalid, text} }
 func restricted(text string) *Refusal   { return &Refusal{PrefixRestricted, text} }
 func authRequired(text string) *Refusal { return &Refusal{PrefixAuthRequired, text} }

@@ -25,9 +25,11 @@ import (
 // by field, as gun does, so a field it refuses does not stop the others,
 // and a change (a new member's certificate, access and wrapped key; a
 // rotation) must not be half written because of one refusal that could be
-// seen in advance. The relay judges the put again; its refusal (the world
-// changed in between, or it runs other rules) is returned as a
-// *RelayError, and the fields it accepted are then stored.
+// seen in advance. The relay judges the put again, and refuses a change's
+// world records as a whole when it refuses one of them (see package world,
+// "Records"); its refusal (the world changed in between, or it runs other
+// rules) is returned as a *RelayError. Fields of the put outside the world
+// records are judged one by one, as gun does.
 //
 // States of new writes come from the client clock and are kept above
 // every state read through the store, so a change wins over the records

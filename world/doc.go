@@ -129,6 +129,17 @@
 //	lum/<I>/certs      <serial> = certificate JSON (auth.Cert)
 //	lum/<I>/revoked    <serial> = revocation time in ms
 //
+// One change (a world created, a member added or removed, a rotation, a
+// password set) is one put of all its records. A relay (package service)
+// judges that put's record fields per instance as a whole: when one is
+// refused, other than as an exact duplicate, it refuses the others too
+// ("restricted: refused with the rest of its change", or the first
+// refusal's "auth-required: private instance"), so a change with one field
+// the relay refuses (a certificate signed by the wrong key, a revocation in
+// the same put that cuts the writer's own chain) leaves nothing half
+// written.
+// [RecordInstance] names these souls.
+//
 // [Load] verifies every record it uses (signature, and the writer's admin
 // chain at the record's state; wrapped keys when [World.Keyring] unwraps
 // them) and leaves out what fails ([World.Rejected]).

@@ -444,3 +444,18 @@ func TestCertificateExpiry(t *testing.T) {
 		t.Fatalf("expired certificate: %v", err)
 	}
 }
+
+func TestRecordInstance(t *testing.T) {
+	for soul, want := range map[string]string{
+		world.RootSoul("I"): "I", world.WorldSoul("I"): "I", world.MembersSoul("I"): "I", world.RosterSoul("I"): "I",
+		world.KeysSoul("I", 0): "I", world.KeysSoul("I", 12): "I", world.CertsSoul("I"): "I", world.RevokedSoul("I"): "I",
+		"lum/I/hb": "", "lum/I/data": "", "lum/I/data/x": "", "lum/I/keys": "", "lum/I/keys/": "",
+		"lum/I/keys/x": "", "lum/I/keys/1/2": "", "lum/I/members/x": "", "lum/": "", "lum//world": "",
+		"~I/world": "", "I": "",
+	} {
+		got, ok := world.RecordInstance(soul)
+		if got != want || ok != (want != "") {
+			t.Errorf("world.RecordInstance(%q) = %q, %v; want %q", soul, got, ok, want)
+		}
+	}
+}

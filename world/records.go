@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/krestianstvo/luminary/auth"
@@ -37,6 +38,33 @@ func CertsSoul(instance string) string { return RootSoul(instance) + "/certs" }
 
 // RevokedSoul returns lum/<I>/revoked.
 func RevokedSoul(instance string) string { return RootSoul(instance) + "/revoked" }
+
+// RecordInstance reports whether soul is one of the record souls above
+// (root, world, members, roster, keys/<e>, certs, revoked) and returns its
+// instance. A relay judges the fields a change writes to these souls
+// together (see the package documentation, "Records").
+func RecordInstance(soul string) (string, bool) {
+	rest, ok := strings.CutPrefix(soul, auth.InstancePrefix)
+	if !ok {
+		return "", false
+	}
+	instance, path, _ := strings.Cut(rest, "/")
+	if instance == "" {
+		return "", false
+	}
+	switch path {
+	case "", "world", "members", "roster", "certs", "revoked":
+		return instance, true
+	}
+	epoch, ok := strings.CutPrefix(path, "keys/")
+	if !ok || epoch == "" {
+		return "", false
+	}
+	if _, err := strconv.ParseUint(epoch, 10, 64); err != nil {
+		return "", false
+	}
+	return instance, true
+}
 
 // Field names.
 const (

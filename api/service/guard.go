@@ -117,6 +117,7 @@ func (g guard) CheckPut(ctx context.Context, p *api.PeerInfo, diff graph.Graph) 
 	st := s.conn(p)
 	allowed, refused := s.checker.CheckPut(ctx, st.peer, diff)
 	allowed, refused = s.checkPrivateData(ctx, allowed, refused)
+	allowed, refused = wholeRecordChanges(allowed, refused)
 	var inboxes []string
 	for soul := range diff {
 		if inst, ok := inboxInstance(soul); ok && s.worlds.hosted(inst) {

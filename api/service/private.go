@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/krestianstvo/luminary/auth"
@@ -62,6 +63,62 @@ func (s *Service) checkPrivateData(ctx context.Context, allowed graph.Graph, ref
 			delete(out, soul)
 		} else {
 			out[soul] = &graph.Node{Soul: soul, Fields: keep}
+		}
+	}
+	return out, refused
+}
+
+// withRestOfChange is the refusal of a world record field withdrawn because
+// another record field of the same put (the same change) was refused.
+var withRestOfChange = &auth.Refusal{Prefix: auth.PrefixRestricted, Text: "refused with the rest of its change"}
+
+// wholeRecordChanges judges a put's world record fields (world.RecordInstance)
+// per instance as a whole: when one is refused, other than as an exact
+// duplicate, the put's other record fields of that instance move from
+// allowed to refused, after it (so the put's answer gives the first
+// refusal's reason). One change of a world (a member added or removed, a
+// rotation) is one put; judged field by field, as gun does, a change with
+// one field refused (a certificate signed by the wrong key, a revocation in
+// the same put that cuts the writer's own chain) was left half written: a
+// member listed and rostered without its certificate. A stranger to a private world is answered as its first refusal
+// was ("auth-required: private instance"), never with more.
+func wholeRecordChanges(allowed graph.Graph, refused []graph.FieldError) (graph.Graph, []graph.FieldError) {
+	var failed map[string]error // instance -> the refusal given to its other record fields
+	for _, fe := range refused {
+		inst, ok := world.RecordInstance(fe.Soul)
+		if !ok || auth.PrefixOf(fe.Err.Error()) == auth.PrefixDuplicate {
+			continue
+		}
+		if _, seen := failed[inst]; seen {
+			continue
+		}
+		if failed == nil {
+			failed = make(map[string]error)
+		}
+		failed[inst] = withRestOfChange
+		if auth.IsPrivateRefusal(fe.Err) {
+			failed[inst] = fe.Err
+		}
+	}
+	if failed == nil {
+		return allowed, refused
+	}
+	out := make(graph.Graph, len(allowed)) // allowed may share its map with the diff
+	for _, soul := range allowed.Souls() {
+		n := allowed[soul]
+		inst, ok := world.RecordInstance(soul)
+		reason, withdrawn := failed[inst]
+		if !ok || !withdrawn {
+			out[soul] = n
+			continue
+		}
+		fields := make([]string, 0, len(n.Fields))
+		for field := range n.Fields {
+			fields = append(fields, field)
+		}
+		slices.Sort(fields)
+		for _, field := range fields {
+			refused = append(refused, graph.FieldError{Soul: soul, Field: field, Err: reason})
 		}
 	}
 	return out, refused

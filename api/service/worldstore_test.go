@@ -113,3 +113,94 @@ type behind struct {
 }
 
 func (b behind) Now() time.Time { return b.Clock.Now().Add(-b.off) }
+
+// capture is a world.Store that reads through another and keeps the diff
+// of its one Put instead of sending it.
+type capture struct {
+	world.Store
+	diff graph.Graph
+}
+
+func (c *capture) Put(_ context.Context, diff graph.Graph) error {
+	c.diff = diff
+	return nil
+}
+
+// TestWorldChangeStandsOrFallsWhole sends a change (adding a member) with
+// one record field the relay refuses (its certificate re-signed by a key
+// that is no admin): the relay refuses every record field of the put, the
+// answer names the first refusal, and nothing of the change is stored — no
+// member listed or rostered without its certificate. The same change sent
+// intact is stored whole.
+func TestWorldChangeStandsOrFallsWhole(t *testing.T) {
+	r := startRelay(t, relayOpts{dir: "-"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	owner, carol, mallory := newKey(t), newKey(t), newKey(t)
+	inst, ck := owner.Public().String(), carol.Public().String()
+
+	oc := dial(t, r.URL, owner)
+	s, err := oc.WorldStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := world.Create(ctx, s, owner); err != nil {
+		t.Fatal(err)
+	}
+	planned := &capture{Store: s}
+	if _, err := world.AddMember(ctx, planned, inst, owner, carol.Public(), world.AddOptions{Roles: []auth.Role{auth.RoleMessage}}); err != nil {
+		t.Fatal(err)
+	}
+	certs := world.CertsSoul(inst)
+	if planned.diff[certs] == nil || planned.diff[world.MembersSoul(inst)] == nil || planned.diff[world.RosterSoul(inst)] == nil {
+		t.Fatalf("the change does not write certs, members and roster: %v", planned.diff.Souls())
+	}
+	tampered := graph.Graph{}
+	for soul, n := range planned.diff {
+		fields := map[string]graph.Field{}
+		for name, f := range n.Fields {
+			if soul == certs {
+				inner, err := auth.ParseWrapper(f.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f.Value, err = auth.SignField(mallory, soul, name, inner.Value, f.State); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fields[name] = f
+		}
+		tampered[soul] = &graph.Node{Soul: soul, Fields: fields}
+	}
+
+	var re *client.RelayError
+	err = oc.Put(ctx, tampered)
+	if !errors.As(err, &re) || strings.Contains(re.Reason, "rest of its change") {
+		t.Fatalf("tampered change: %v, want the certificate's own refusal first", err)
+	}
+	for soul := range planned.diff {
+		n, err := r.db.Get(ctx, soul)
+		if err != nil && !errors.Is(err, graph.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if n == nil {
+			continue
+		}
+		for name := range planned.diff[soul].Fields {
+			if f, ok := n.Fields[name]; ok && f.State >= planned.diff[soul].Fields[name].State {
+				t.Errorf("the relay stored %s.%s of a refused change", soul, name)
+			}
+		}
+	}
+	if w, err := world.Load(ctx, world.DBStore{DB: r.db}, inst); err != nil || slices.Contains(w.Active(), ck) {
+		t.Fatalf("carol is a member after a refused change: %v", err)
+	}
+
+	if err := oc.Put(ctx, planned.diff); err != nil {
+		t.Fatalf("the intact change: %v", err)
+	}
+	w, err := world.Load(ctx, world.DBStore{DB: r.db}, inst)
+	if err != nil || !slices.Contains(w.Active(), ck) || !w.HasKey(1, ck) || len(w.Rejected) > 0 {
+		t.Fatalf("after the intact change: %v, rejected %v", err, w.Rejected)
+	}
+}
