@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -520,5 +521,16 @@ func TestGrantees(t *testing.T) {
 	}
 	if got := w.c.Grantees(ctx, w.id, RoleTick, w.clk.Now().Add(2*time.Hour)); len(got) != 0 {
 		t.Fatalf("after expiry: %v", got)
+	}
+}
+
+func TestIsPrivateRefusal(t *testing.T) {
+	if !IsPrivateRefusal(authRequired(txtPrivate)) || !IsPrivateRefusal(fmt.Errorf("put: %w", authRequired(txtPrivate))) {
+		t.Fatal("the private-instance answer is not recognised")
+	}
+	for _, err := range []error{authRequired(txtUnsigned), restricted(txtPrivate), errors.New("auth-required: private instance"), nil} {
+		if IsPrivateRefusal(err) {
+			t.Fatalf("%v taken for the private-instance answer", err)
+		}
 	}
 }
