@@ -296,6 +296,9 @@ func mergeInto(diff Graph, cur func(soul, field string) (Field, bool), put func(
 	var names []string
 	i := 0
 	for soul, node := range diff {
+		// A diff of thousands of nodes (a heartbeat round) yields now and
+		// then (see internal/sched). The caller's lock is held meanwhile:
+		// only readers of this store wait, not the goroutines a yield is for.
 		sched.Yield(i)
 		i++
 		names = names[:0]
