@@ -36,7 +36,7 @@ import (
 // it was planned from even when this machine's clock is behind the one
 // that wrote them.
 func (c *Client) WorldStore() (world.Store, error) {
-	s := &worldStore{c: c, sc: graph.NewStateClock(c.clk)}
+	s := &worldStore{sc: graph.NewStateClock(c.clk), get: c.Get, put: c.Put}
 	var err error
 	if s.checker, err = auth.New(auth.Config{Clock: c.clk, Lookup: s.lookup}); err != nil {
 		return nil, fmt.Errorf("client: world store: %w", err)
@@ -45,9 +45,10 @@ func (c *Client) WorldStore() (world.Store, error) {
 }
 
 type worldStore struct {
-	c       *Client
 	checker *auth.Checker
 	sc      *graph.StateClock
+	get     func(ctx context.Context, soul string) (*graph.Node, error) // c.Get
+	put     func(ctx context.Context, diff graph.Graph) error           // c.Put
 
 	mu    sync.Mutex
 	floor float64 // highest state read or issued
@@ -55,7 +56,7 @@ type worldStore struct {
 
 // Node implements world.Reader.
 func (s *worldStore) Node(ctx context.Context, soul string) (map[string]graph.Field, error) {
-	n, err := s.c.Get(ctx, soul)
+	n, err := s.get(ctx, soul)
 	if err != nil {
 		return nil, err // world names the soul
 	}
@@ -72,14 +73,42 @@ func (s *worldStore) Node(ctx context.Context, soul string) (map[string]graph.Fi
 	return n.Fields, nil
 }
 
-// lookup reads one field for the checker.
+// lookup reads one field for the checker. Within one Put's check it reads
+// each soul once (readsKey): the checks look up one field at a time (each
+// field of a put for an exact replay, a writer's certificates for
+// revocation, the private flag), several in the same soul, and each read
+// is a get through the relay.
 func (s *worldStore) lookup(ctx context.Context, soul, field string) (graph.Field, bool, error) {
+	rs, _ := ctx.Value(readsKey{}).(*reads)
+	if rs != nil {
+		rs.mu.Lock()
+		fields, ok := rs.nodes[soul]
+		rs.mu.Unlock()
+		if ok {
+			f, ok := fields[field]
+			return f, ok, nil
+		}
+	}
 	fields, err := s.Node(ctx, soul)
 	if err != nil {
 		return graph.Field{}, false, err
 	}
+	if rs != nil {
+		rs.mu.Lock()
+		rs.nodes[soul] = fields
+		rs.mu.Unlock()
+	}
 	f, ok := fields[field]
 	return f, ok, nil
+}
+
+// readsKey carries a Put's *reads in the context of its check.
+type readsKey struct{}
+
+// reads are the nodes one Put's check has read, by soul.
+type reads struct {
+	mu    sync.Mutex
+	nodes map[string]map[string]graph.Field
 }
 
 // Now implements world.Store: the client clock's next state, above every
@@ -106,10 +135,11 @@ var ErrWorldRefused = errors.New("client: world write refused")
 
 // Put implements world.Store.
 func (s *worldStore) Put(ctx context.Context, diff graph.Graph) error {
-	if _, refused := s.checker.CheckPut(ctx, nil, diff); len(refused) > 0 {
+	checkCtx := context.WithValue(ctx, readsKey{}, &reads{nodes: map[string]map[string]graph.Field{}})
+	if _, refused := s.checker.CheckPut(checkCtx, nil, diff); len(refused) > 0 {
 		return fmt.Errorf("%w (nothing sent): %w", ErrWorldRefused, world.RefusedError(refused))
 	}
-	if err := s.c.Put(ctx, diff); err != nil {
+	if err := s.put(ctx, diff); err != nil {
 		return fmt.Errorf("client: world store: put: %w", err)
 	}
 	return nil
