@@ -13,6 +13,7 @@ import (
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/internal/clock"
+	"github.com/krestianstvo/luminary/keys"
 	"github.com/krestianstvo/luminary/world"
 )
 
@@ -28,14 +29,7 @@ func TestWorldStoreThroughRelay(t *testing.T) {
 	owner, alice, mallory := newKey(t), newKey(t), newKey(t)
 	inst := owner.Public().String()
 
-	oc := dial(t, r.URL, owner)
-	s, err := oc.WorldStore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := world.Create(ctx, s, owner); err != nil {
-		t.Fatal(err)
-	}
+	s := createWorld(ctx, t, r.URL, owner)
 	if _, err := world.AddMember(ctx, s, inst, owner, alice.Public(), world.AddOptions{Roles: []auth.Role{auth.RoleMessage}}); err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +108,20 @@ type behind struct {
 
 func (b behind) Now() time.Time { return b.Clock.Now().Add(-b.off) }
 
+// createWorld creates owner's private world through the relay at url and
+// returns the owner's world store there.
+func createWorld(ctx context.Context, t *testing.T, url string, owner *keys.Private) world.Store {
+	t.Helper()
+	s, err := dial(t, url, owner).WorldStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := world.Create(ctx, s, owner); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // capture is a world.Store that reads through another and keeps the diff
 // of its one Put instead of sending it.
 type capture struct {
@@ -140,13 +148,7 @@ func TestWorldChangeStandsOrFallsWhole(t *testing.T) {
 	inst, ck := owner.Public().String(), carol.Public().String()
 
 	oc := dial(t, r.URL, owner)
-	s, err := oc.WorldStore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := world.Create(ctx, s, owner); err != nil {
-		t.Fatal(err)
-	}
+	s := createWorld(ctx, t, r.URL, owner)
 	planned := &capture{Store: s}
 	if _, err := world.AddMember(ctx, planned, inst, owner, carol.Public(), world.AddOptions{Roles: []auth.Role{auth.RoleMessage}}); err != nil {
 		t.Fatal(err)
@@ -174,7 +176,7 @@ func TestWorldChangeStandsOrFallsWhole(t *testing.T) {
 	}
 
 	var re *client.RelayError
-	err = oc.Put(ctx, tampered)
+	err := oc.Put(ctx, tampered)
 	if !errors.As(err, &re) || strings.Contains(re.Reason, "rest of its change") {
 		t.Fatalf("tampered change: %v, want the certificate's own refusal first", err)
 	}
