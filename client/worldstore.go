@@ -21,15 +21,13 @@ import (
 // logged-in owner, admin or member: dial with Config.Key and
 // RequireLogin). A Put is first judged here with the checks the relay
 // applies in secure mode (package auth, reading what they need through the
-// relay) and sent only if every field passes: the relay judges a put field
-// by field, as gun does, so a field it refuses does not stop the others,
-// and a change (a new member's certificate, access and wrapped key; a
-// rotation) must not be half written because of one refusal that could be
-// seen in advance. The relay judges the put again, and refuses a change's
-// world records as a whole when it refuses one of them (see package world,
-// "Records"); its refusal (the world changed in between, or it runs other
-// rules) is returned as a *RelayError. Fields of the put outside the world
-// records are judged one by one, as gun does.
+// relay, each soul once per Put) and sent only if every field passes, so a
+// refusal that can be seen in advance costs no round trip. The relay
+// judges the put again and refuses a change's world records as a whole
+// when it refuses one of them (see package world, "Records"), so a change
+// (a new member's certificate, access and wrapped key; a rotation) is
+// never half written; its refusal (the world changed in between, or it
+// runs other rules) is returned as a *RelayError.
 //
 // States of new writes come from the client clock and are kept above
 // every state read through the store, so a change wins over the records
