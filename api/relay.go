@@ -553,11 +553,7 @@ func (c *conn) reply(m *Message, req getRequest) {
 	}
 	// Chunk a large node: fields in UTF-16 order, each chunk naming the
 	// id of the next in "%".
-	names := make([]string, 0, len(node.Fields))
-	for k := range node.Fields {
-		names = append(names, k)
-	}
-	slices.SortFunc(names, jsjson.CompareUTF16)
+	names := node.SortedFields()
 	id := newID()
 	for len(names) > 0 {
 		n := min(len(names), s.lim.MaxReplyFields)

@@ -33,9 +33,9 @@ func (n *Node) Clone() *Node {
 	return &Node{Soul: n.Soul, Fields: maps.Clone(n.Fields)}
 }
 
-// sortedFields returns the field names of n in UTF-16 order, without the
-// reserved name "_".
-func (n *Node) sortedFields() []string {
+// SortedFields returns the field names of n in UTF-16 order (the order
+// gun.js and the wire use), without the reserved name "_".
+func (n *Node) SortedFields() []string {
 	names := make([]string, 0, len(n.Fields))
 	for k := range n.Fields {
 		if k != "_" {
@@ -51,7 +51,7 @@ func (n *Node) sortedFields() []string {
 // order so the output is deterministic. A field named "_" (never data) is
 // left out.
 func (n *Node) AppendJSON(dst []byte) []byte {
-	names := n.sortedFields()
+	names := n.SortedFields()
 	dst = append(dst, `{"_":{"#":`...)
 	dst = jsjson.AppendString(dst, n.Soul)
 	dst = append(dst, `,">":{`...)

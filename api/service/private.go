@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"slices"
 	"strings"
 
 	"github.com/krestianstvo/luminary/auth"
@@ -80,8 +79,9 @@ var withRestOfChange = &auth.Refusal{Prefix: auth.PrefixRestricted, Text: "refus
 // rotation) is one put; judged field by field, as gun does, a change with
 // one field refused (a certificate signed by the wrong key, a revocation in
 // the same put that cuts the writer's own chain) was left half written: a
-// member listed and rostered without its certificate. A stranger to a private world is answered as its first refusal
-// was ("auth-required: private instance"), never with more.
+// member listed and rostered without its certificate. A stranger to a
+// private world is answered as its first refusal was ("auth-required:
+// private instance"), never with more.
 func wholeRecordChanges(allowed graph.Graph, refused []graph.FieldError) (graph.Graph, []graph.FieldError) {
 	var failed map[string]error // instance -> the refusal given to its other record fields
 	for _, fe := range refused {
@@ -112,12 +112,7 @@ func wholeRecordChanges(allowed graph.Graph, refused []graph.FieldError) (graph.
 			out[soul] = n
 			continue
 		}
-		fields := make([]string, 0, len(n.Fields))
-		for field := range n.Fields {
-			fields = append(fields, field)
-		}
-		slices.Sort(fields)
-		for _, field := range fields {
+		for _, field := range n.SortedFields() {
 			refused = append(refused, graph.FieldError{Soul: soul, Field: field, Err: reason})
 		}
 	}
