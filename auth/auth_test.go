@@ -534,3 +534,21 @@ func TestIsPrivateRefusal(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitInstanceSoul(t *testing.T) {
+	for soul, want := range map[string][3]string{
+		"lum/I":       {"I", "", "ok"},
+		"lum/I/hb":    {"I", "hb", "ok"},
+		"lum/I/log/3": {"I", "log/3", "ok"},
+		"lum/I/":      {"I", "", "ok"},
+		"lum//hb":     {"", "hb", ""},
+		"lum/":        {"", "", ""},
+		"~I/hb":       {"", "", ""},
+		"lumen/I/hb":  {"", "", ""},
+	} {
+		inst, path, ok := SplitInstanceSoul(soul)
+		if ok != (want[2] == "ok") || ok && (inst != want[0] || path != want[1]) {
+			t.Errorf("SplitInstanceSoul(%q) = %q, %q, %v; want %v", soul, inst, path, ok, want)
+		}
+	}
+}

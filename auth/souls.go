@@ -129,6 +129,19 @@ func parseFloatPrefix(s string) float64 {
 	return nan / nan
 }
 
+// SplitInstanceSoul splits lum/<I>[/path] into <I> and path ("" for the
+// root lum/<I>). ok is false when soul is not under lum/ or <I> is empty.
+// It checks nothing else: the Checker refuses malformed instance souls
+// (empty path segments, "~", "#", "<?") when they are written.
+func SplitInstanceSoul(soul string) (instance, path string, ok bool) {
+	rest, ok := strings.CutPrefix(soul, InstancePrefix)
+	if !ok {
+		return "", "", false
+	}
+	instance, path, _ = strings.Cut(rest, "/")
+	return instance, path, instance != ""
+}
+
 // instanceSoul is a parsed lum/<I>[/path] soul.
 type instanceSoul struct {
 	id   string // <I>, the owner's public key text

@@ -44,12 +44,8 @@ func RevokedSoul(instance string) string { return RootSoul(instance) + "/revoked
 // instance. A relay judges the fields a change writes to these souls
 // together (see the package documentation, "Records").
 func RecordInstance(soul string) (string, bool) {
-	rest, ok := strings.CutPrefix(soul, auth.InstancePrefix)
+	instance, path, ok := auth.SplitInstanceSoul(soul)
 	if !ok {
-		return "", false
-	}
-	instance, path, _ := strings.Cut(rest, "/")
-	if instance == "" {
 		return "", false
 	}
 	switch path {

@@ -253,12 +253,8 @@ func (g guard) AccessChanged(accepted graph.Graph) []string {
 // sequencedInstance returns <I> for the souls only a sequencer writes:
 // lum/<I>/hb, lum/<I>/log, lum/<I>/log/<b> and lum/<I>/clients.
 func sequencedInstance(soul string) (string, bool) {
-	rest, ok := strings.CutPrefix(soul, auth.InstancePrefix)
+	inst, path, ok := auth.SplitInstanceSoul(soul)
 	if !ok {
-		return "", false
-	}
-	inst, path, ok := strings.Cut(rest, "/")
-	if !ok || inst == "" {
 		return "", false
 	}
 	switch {
@@ -333,15 +329,10 @@ func inboxInstance(soul string) (string, bool) {
 
 // heartbeatInstance returns <I> for the soul lum/<I>/hb.
 func heartbeatInstance(soul string) (string, bool) {
-	rest, ok := strings.CutPrefix(soul, auth.InstancePrefix)
-	if !ok {
-		return "", false
+	if inst, path, ok := auth.SplitInstanceSoul(soul); ok && path == "hb" {
+		return inst, true
 	}
-	inst, ok := strings.CutSuffix(rest, "/hb")
-	if !ok || inst == "" || strings.Contains(inst, "/") {
-		return "", false
-	}
-	return inst, true
+	return "", false
 }
 
 // Handlers returns the wire extensions the service handles: the login
