@@ -240,18 +240,24 @@ func BenchmarkRoundFrames(b *testing.B) {
 		}
 		rcpts[i].part = part
 	}
-	frames := make([][]byte, conns)
+	frames := make([]outFrame, conns)
 	for _, mode := range []string{"serial", "parallel"} {
 		b.Run(mode, func(b *testing.B) {
 			for b.Loop() {
 				if mode == "parallel" && encodeParts(accepted, "id1", "", rcpts, frames) {
+					for _, f := range frames {
+						f.recycle()
+					}
 					continue
 				}
 				enc := newPushEncoder(accepted, "id1", "")
 				for i, r := range rcpts {
-					frames[i] = enc.frame(r.part)
+					frames[i] = enc.ownFrame(r.part)
 				}
 				enc.release()
+				for _, f := range frames {
+					f.recycle() // as the connection's writer does once written
+				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/round")
 			b.ReportMetric(0, "ns/op")

@@ -114,11 +114,15 @@ func (c *conn) run() {
 // enqueue queues one frame without blocking. If the connection's unsent
 // bytes would exceed Limits.SendBuffer the connection is closed as a slow
 // consumer instead (1013): the broadcaster never waits for one connection.
-func (c *conn) enqueue(frame []byte) bool {
+func (c *conn) enqueue(frame []byte) bool { return c.enqueueFrame(outFrame{b: frame}) }
+
+// enqueueFrame is enqueue for a frame that may be this connection's own
+// (see outFrame).
+func (c *conn) enqueueFrame(f outFrame) bool {
 	if c.closing.Load() {
 		return false
 	}
-	if c.q.push(frame, int64(c.s.lim.SendBuffer)) {
+	if c.q.push(f, int64(c.s.lim.SendBuffer)) {
 		return true
 	}
 	c.slowClose(slowBytes, "slow consumer: send buffer full",
@@ -183,7 +187,7 @@ func (c *conn) enqueueWait(ctx context.Context, frame []byte) bool {
 		if c.closing.Load() {
 			return false
 		}
-		if c.q.push(frame, int64(c.s.lim.SendBuffer/2)) {
+		if c.q.push(outFrame{b: frame}, int64(c.s.lim.SendBuffer/2)) {
 			return true
 		}
 		select {
@@ -208,7 +212,7 @@ const frameOverhead = 32
 // while it is blocked on the socket still count.
 type outQueue struct {
 	mu       sync.Mutex
-	items    [][]byte
+	items    []outFrame
 	unsent   int64         // bytes queued or being written (with frameOverhead each)
 	progress uint64        // frames written so far
 	ready    chan struct{} // signalled when items becomes non-empty
@@ -222,8 +226,8 @@ func newOutQueue() outQueue {
 // push appends f unless the unsent bytes would exceed limit. A queue with
 // nothing unsent always takes one frame, however large (a get reply can
 // be bigger than the budget).
-func (q *outQueue) push(f []byte, limit int64) bool {
-	cost := int64(len(f)) + frameOverhead
+func (q *outQueue) push(f outFrame, limit int64) bool {
+	cost := int64(len(f.b)) + frameOverhead
 	q.mu.Lock()
 	if q.unsent > 0 && q.unsent+cost > limit {
 		q.mu.Unlock()
@@ -244,7 +248,7 @@ func (q *outQueue) push(f []byte, limit int64) bool {
 
 // take moves up to max queued frames to dst. Their bytes stay unsent until
 // the writer calls sent.
-func (q *outQueue) take(dst [][]byte, max int) [][]byte {
+func (q *outQueue) take(dst []outFrame, max int) []outFrame {
 	q.mu.Lock()
 	n := min(len(q.items), max)
 	dst = append(dst, q.items[:n]...)
@@ -264,10 +268,10 @@ func (q *outQueue) take(dst [][]byte, max int) [][]byte {
 
 // sent records that frames were written: they no longer count as unsent,
 // and the write is progress.
-func (q *outQueue) sent(frames [][]byte) {
+func (q *outQueue) sent(frames []outFrame) {
 	var cost int64
 	for _, f := range frames {
-		cost += int64(len(f)) + frameOverhead
+		cost += int64(len(f.b)) + frameOverhead
 	}
 	q.mu.Lock()
 	q.unsent -= cost
@@ -321,7 +325,7 @@ func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	ping := c.s.clock.NewTicker(c.s.lim.PingPeriod)
 	defer ping.Stop()
-	batch := make([][]byte, 0, maxCoalesce)
+	batch := make([]outFrame, 0, maxCoalesce)
 	for {
 		select {
 		case <-c.q.ready:
@@ -355,7 +359,7 @@ func (c *conn) writeLoop() {
 // objects into JSON-array frames (gun accepts an array of messages per
 // frame, and batches its own output the same way). It reports false if the
 // socket failed.
-func (c *conn) writeQueued(batch [][]byte) bool {
+func (c *conn) writeQueued(batch []outFrame) bool {
 	yielded := false
 	for {
 		if !yielded && c.q.size() < 2 {
@@ -371,14 +375,14 @@ func (c *conn) writeQueued(batch [][]byte) bool {
 		}
 		start, size := 0, 0
 		for i, f := range batch {
-			if !isObject(f) || size+len(f) > maxCoalesceBytes {
+			if !isObject(f.b) || size+len(f.b) > maxCoalesceBytes {
 				// Keep-alives and pre-built arrays go alone; big batches
 				// are split.
 				if i > start && !c.writeFrames(batch[start:i]) {
 					return false
 				}
 				start, size = i, 0
-				if !isObject(f) {
+				if !isObject(f.b) {
 					if !c.writeFrames(batch[i : i+1]) {
 						return false
 					}
@@ -386,7 +390,7 @@ func (c *conn) writeQueued(batch [][]byte) bool {
 					continue
 				}
 			}
-			size += len(f)
+			size += len(f.b)
 		}
 		if start < len(batch) && !c.writeFrames(batch[start:]) {
 			return false
@@ -414,14 +418,14 @@ func isObject(f []byte) bool { return len(f) > 0 && f[0] == '{' }
 
 // writeFrames writes frames as one WebSocket text message: a lone frame as
 // is, several as a JSON array. It reports false if the socket failed.
-func (c *conn) writeFrames(batch [][]byte) bool {
+func (c *conn) writeFrames(batch []outFrame) bool {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.lim.WriteWait))
 	w, err := c.ws.NextWriter(websocket.TextMessage)
 	if err != nil {
 		return false
 	}
 	if len(batch) == 1 {
-		_, err = w.Write(batch[0])
+		_, err = w.Write(batch[0].b)
 	} else {
 		_, err = w.Write([]byte{'['})
 		for i, f := range batch {
@@ -432,7 +436,7 @@ func (c *conn) writeFrames(batch [][]byte) bool {
 				_, err = w.Write([]byte{','})
 			}
 			if err == nil {
-				_, err = w.Write(f)
+				_, err = w.Write(f.b)
 			}
 		}
 		if err == nil {
@@ -456,6 +460,9 @@ func (c *conn) writeFrames(batch [][]byte) bool {
 		return false
 	}
 	c.q.sent(batch)
+	for _, f := range batch {
+		f.recycle() // written: the socket has the bytes
+	}
 	return true
 }
 

@@ -20,11 +20,11 @@ type Held struct {
 
 type heldFrame struct {
 	c     *conn
-	frame []byte
+	frame outFrame
 }
 
 // send queues frame to c, or keeps it until Release.
-func (h *Held) send(c *conn, frame []byte) {
+func (h *Held) send(c *conn, frame outFrame) {
 	h.mu.Lock()
 	if !h.released {
 		h.frames = append(h.frames, heldFrame{c, frame})
@@ -32,7 +32,7 @@ func (h *Held) send(c *conn, frame []byte) {
 		return
 	}
 	h.mu.Unlock()
-	c.enqueue(frame)
+	c.enqueueFrame(frame)
 }
 
 // Release queues the held frames, in the order they were built. Calling it
@@ -43,7 +43,7 @@ func (h *Held) Release() {
 	h.frames, h.released = nil, true
 	h.mu.Unlock()
 	for _, f := range frames {
-		f.c.enqueue(f.frame)
+		f.c.enqueueFrame(f.frame)
 	}
 }
 

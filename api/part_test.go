@@ -66,7 +66,7 @@ func TestEncodePartsMatchesOneEncoder(t *testing.T) {
 		}
 		rcpts[i].part = part
 	}
-	frames := make([][]byte, len(rcpts))
+	frames := make([]outFrame, len(rcpts))
 	if !encodeParts(accepted, "id1", "", rcpts, frames) {
 		if runtime.GOMAXPROCS(0) > 1 {
 			t.Fatal("a broadcast of this size was not encoded in parallel")
@@ -75,16 +75,16 @@ func TestEncodePartsMatchesOneEncoder(t *testing.T) {
 	enc := newPushEncoder(accepted, "id1", "")
 	defer enc.release()
 	for i, r := range rcpts {
-		if frames[i] == nil && runtime.GOMAXPROCS(0) == 1 {
+		if frames[i].b == nil && runtime.GOMAXPROCS(0) == 1 {
 			continue
 		}
-		if want := enc.frame(r.part); !bytes.Equal(frames[i], want) {
+		if want := enc.frame(r.part); !bytes.Equal(frames[i].b, want) {
 			t.Fatalf("recipient %d: frame differs from a single encoder's", i)
 		}
 	}
 	// A recipient of the whole broadcast (part nil) keeps the serial path.
 	rcpts[3].part = nil
-	if encodeParts(accepted, "id1", "", rcpts, make([][]byte, len(rcpts))) {
+	if encodeParts(accepted, "id1", "", rcpts, make([]outFrame, len(rcpts))) {
 		t.Fatal("encoded in parallel with a whole-frame recipient")
 	}
 }

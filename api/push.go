@@ -7,6 +7,7 @@ import (
 
 	"github.com/krestianstvo/luminary/graph"
 	"github.com/krestianstvo/luminary/internal/jsjson"
+	"github.com/krestianstvo/luminary/internal/sched"
 )
 
 // pushEncoder builds the push frames of one broadcast:
@@ -73,12 +74,28 @@ func (e *pushEncoder) release() {
 
 // frame returns the push of part (a subset of the accepted graph: whole
 // accepted nodes, or nodes holding some of their fields). Its put body is
-// exactly part.AppendJSON's text.
+// exactly part.AppendJSON's text. The frame is a fresh allocation, safe to
+// share.
 func (e *pushEncoder) frame(part graph.Graph) []byte {
+	size := e.layout(part)
+	return e.fill(make([]byte, 0, size))
+}
+
+// ownFrame is frame in a buffer from the frame pool: the frame must go to
+// one connection only, which recycles it once written.
+func (e *pushEncoder) ownFrame(part graph.Graph) outFrame {
+	b, home := newFrame(e.layout(part))
+	return outFrame{b: e.fill(b), home: home}
+}
+
+// layout encodes (or finds) the nodes of part in the scratch buffer,
+// notes their spans in order and returns the size of part's frame.
+func (e *pushEncoder) layout(part graph.Graph) int {
 	souls := part.Souls()
 	e.parts = e.parts[:0]
 	size := len(e.head) + 2 + len(souls) // '{' '}' and the commas, then '}'
-	for _, soul := range souls {
+	for i, soul := range souls {
+		sched.Yield(i) // a frame of thousands of ticks (see internal/sched)
 		n := part[soul]
 		var sp span
 		if n == e.accepted[soul] {
@@ -89,7 +106,11 @@ func (e *pushEncoder) frame(part graph.Graph) []byte {
 		e.parts = append(e.parts, sp)
 		size += sp.hi - sp.lo
 	}
-	out := make([]byte, 0, size)
+	return size
+}
+
+// fill appends the frame laid out by the last layout to out.
+func (e *pushEncoder) fill(out []byte) []byte {
 	out = append(out, e.head...)
 	out = append(out, '{')
 	buf := *e.scratch
@@ -138,7 +159,7 @@ const parallelPushMin = 256
 // and has its own encoder, so a node two recipients share is encoded at
 // most once per goroutine; the frames are the same bytes a single encoder
 // would build.
-func encodeParts(accepted graph.Graph, id, seen string, rcpts []recipient, frames [][]byte) bool {
+func encodeParts(accepted graph.Graph, id, seen string, rcpts []recipient, frames []outFrame) bool {
 	k := min(runtime.GOMAXPROCS(0), len(rcpts))
 	if k < 2 || len(accepted) < parallelPushMin {
 		return false
@@ -157,7 +178,7 @@ func encodeParts(accepted graph.Graph, id, seen string, rcpts []recipient, frame
 			if i >= len(rcpts) {
 				return
 			}
-			frames[i] = enc.frame(rcpts[i].part)
+			frames[i] = enc.ownFrame(rcpts[i].part)
 		}
 	}
 	var wg sync.WaitGroup

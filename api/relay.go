@@ -655,9 +655,9 @@ func (s *Server) broadcast(accepted graph.Graph, origin any) {
 		return
 	}
 	seenList := s.peers.seenList()
-	var frames [][]byte
+	var frames []outFrame
 	if len(rcpts) > 1 {
-		frames = make([][]byte, len(rcpts))
+		frames = make([]outFrame, len(rcpts))
 		if !encodeParts(accepted, id, seenList, rcpts, frames) {
 			frames = nil
 		}
@@ -672,25 +672,25 @@ func (s *Server) broadcast(accepted graph.Graph, origin any) {
 		return full
 	}
 	held, _ := origin.(*Held)
-	send := func(c *conn, frame []byte) {
+	send := func(c *conn, frame outFrame) {
 		s.m.outPush.Inc()
 		if held != nil {
 			held.send(c, frame)
 			return
 		}
-		c.enqueue(frame)
+		c.enqueueFrame(frame)
 	}
 	for i, r := range rcpts {
 		switch {
 		case frames != nil:
 			send(r.c, frames[i])
 		case r.part == nil:
-			send(r.c, fullFrame())
+			send(r.c, outFrame{b: fullFrame()}) // shared: not recycled
 		default:
-			send(r.c, enc.frame(r.part))
+			send(r.c, enc.ownFrame(r.part))
 		}
 	}
 	for _, l := range links {
-		send(l, fullFrame())
+		send(l, outFrame{b: fullFrame()})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/krestianstvo/luminary/graph"
+	"github.com/krestianstvo/luminary/internal/sched"
 )
 
 // errTooManySubs is the reason sent when a get would exceed
@@ -175,7 +176,10 @@ func (x *subIndex) recipients(accepted graph.Graph, skip func(*conn) bool) []rec
 	}
 	parts := make(map[*conn]graph.Graph)
 	var order []*conn
+	i := 0
 	for soul, node := range accepted {
+		sched.Yield(i) // a round of thousands of worlds (see internal/sched); readers only wait
+		i++
 		for c, sub := range x.bySoul[soul] {
 			if skip(c) {
 				continue
