@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,7 +124,14 @@ type ticksResult struct {
 	Gap         latencySummary `json:"gap"`
 	// Lag is arrival minus send time (gun: the tool wrote the tick) or
 	// minus the tick's HAM state (luminary: the relay's clock, same host).
-	Lag             latencySummary `json:"lag"`
+	Lag latencySummary `json:"lag"`
+	// Luminary: RoundGap is the gap between the first arrivals of
+	// consecutive rounds at any follower connection (how late a round
+	// as a whole reached the tool); RoundSpread is, per round, the time
+	// from its first arrival at a follower connection to its last (how
+	// long delivering one round to every connection took).
+	RoundGap        latencySummary `json:"round_gap,omitzero"`
+	RoundSpread     latencySummary `json:"round_spread,omitzero"`
 	ToolCPUSeconds  float64        `json:"tool_cpu_s"`
 	RelayCPUSeconds float64        `json:"relay_cpu_s"`
 	RelayCPUPct     float64        `json:"relay_cpu_pct"`
@@ -158,6 +166,15 @@ type tickFollower struct {
 	bad     atomic.Uint64
 	buf     []tickSeen
 	ids     []string
+	rounds  []roundSeen // luminary: each in-window frame's first tick stamp and arrival
+}
+
+// roundSeen is when a follower connection received a frame of the round
+// stamped state (luminary: every tick of a round of one rate carries the
+// round's stamp).
+type roundSeen struct {
+	state float64
+	at    int64
 }
 
 // tickWindow holds the measured window and, for gun, the send times.
@@ -235,6 +252,9 @@ func (f *tickFollower) onFrame(raw []byte) []message {
 		ts = scanLuminaryTicks(ts, raw, f.index)
 	}
 	f.buf = ts
+	if f.kind == "luminary" && len(ts) > 0 && f.win.in(ts[0], at) {
+		f.rounds = append(f.rounds, roundSeen{ts[0].state, at})
+	}
 	for _, t := range ts {
 		k, ok := f.slot[t.inst]
 		if !ok {
@@ -650,6 +670,9 @@ loop:
 		res.BadFrames += f.bad.Load()
 	}
 	res.Gap, res.Lag = gaps.summary(), lags.summary()
+	if cfg.Kind == "luminary" {
+		res.RoundGap, res.RoundSpread = roundArrivals(followersCopy)
+	}
 	res.ToolCPUSeconds, res.RelayCPUSeconds = toolCPU, relayCPU
 	if relayCPU >= 0 {
 		res.RelayCPUPct = round1(relayCPU * 100 / cfg.Duration.Seconds())
@@ -674,6 +697,44 @@ loop:
 		float64(gaps.quantile(0.99)) < cfg.GapGoalMs*float64(time.Millisecond)
 	res.Load1End = load1()
 	return res, ctx.Err()
+}
+
+// roundArrivals summarises when rounds reached the follower connections:
+// the gaps between consecutive rounds' first arrivals, and each round's
+// spread from its first arrival to its last (rounds seen by at least two
+// connections).
+func roundArrivals(fs []*tickFollower) (gap, spread latencySummary) {
+	type span struct{ first, last int64 }
+	byState := map[float64]*span{}
+	seen := map[float64]int{}
+	for _, f := range fs {
+		for _, r := range f.rounds {
+			sp := byState[r.state]
+			if sp == nil {
+				byState[r.state] = &span{r.at, r.at}
+				seen[r.state] = 1
+				continue
+			}
+			sp.first, sp.last = min(sp.first, r.at), max(sp.last, r.at)
+			seen[r.state]++
+		}
+	}
+	states := make([]float64, 0, len(byState))
+	for st := range byState {
+		states = append(states, st)
+	}
+	slices.Sort(states)
+	g, s := newHistogram(), newHistogram()
+	for i, st := range states {
+		sp := byState[st]
+		if seen[st] > 1 {
+			s.record(time.Duration(sp.last - sp.first))
+		}
+		if i > 0 {
+			g.record(time.Duration(sp.first - byState[states[i-1]].first))
+		}
+	}
+	return g.summary(), s.summary()
 }
 
 // gunLoss returns the ticks followers missed when the tool was the
