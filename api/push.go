@@ -14,11 +14,13 @@ import (
 // {"#":id[,"><":seen],"put":{soul:node,...}}. Each node that goes out
 // whole (the recipient follows the entire soul, or the frame carries the
 // whole commit) is encoded once, into a scratch buffer shared by every
-// frame of the broadcast, and every frame is allocated at its exact size
-// and filled by copying. A heartbeat round of a thousand worlds pushes
-// hundreds of kilobytes a frame; growing each frame (and each cached node)
-// by appending made several times the output in garbage, most of what
-// such a relay allocated.
+// frame of the broadcast, and every frame is sized exactly before it is
+// filled by copying, into a fresh allocation (a frame several connections
+// share) or a pooled buffer (a frame for one connection; frames.go). A
+// heartbeat round of a thousand worlds pushes hundreds of kilobytes a
+// frame; growing each frame (and each cached node) by appending made
+// several times the output in garbage, most of what such a relay
+// allocated.
 type pushEncoder struct {
 	accepted graph.Graph
 	head     []byte // {"#":id[,"><":seen],"put":
