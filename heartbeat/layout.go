@@ -67,11 +67,12 @@ type Link struct{ Soul string }
 // BlockSize is the number of log entries per lum/<I>/log/<b> node.
 const BlockSize = 1024
 
-// Soul helpers for the layout above.
+// Soul helpers for the layout above. Each builds its soul in one
+// concatenation (one allocation): a relay names thousands of these a round.
 func InstanceSoul(instance string) string { return "lum/" + instance }
 
 // HeartbeatSoul is lum/<I>/hb.
-func HeartbeatSoul(instance string) string { return InstanceSoul(instance) + "/hb" }
+func HeartbeatSoul(instance string) string { return "lum/" + instance + "/hb" }
 
 // IsHeartbeatSoul reports whether soul is an instance's heartbeat node
 // lum/<I>/hb: liveness data (the tick moves 20 times a second) that a relay
@@ -87,11 +88,12 @@ func IsHeartbeatSoul(soul string) bool {
 }
 
 // LogSoul is lum/<I>/log.
-func LogSoul(instance string) string { return InstanceSoul(instance) + "/log" }
+func LogSoul(instance string) string { return "lum/" + instance + "/log" }
 
 // BlockSoul is the log block node holding seq.
 func BlockSoul(instance string, seq uint64) string {
-	return LogSoul(instance) + "/" + strconv.FormatUint(seq/BlockSize, 10)
+	var b [20]byte
+	return "lum/" + instance + "/log/" + string(strconv.AppendUint(b[:0], seq/BlockSize, 10))
 }
 
 // SeqField is the field name of seq in its block: 20 digits, zero-padded,
@@ -99,13 +101,13 @@ func BlockSoul(instance string, seq uint64) string {
 func SeqField(seq uint64) string { return fmt.Sprintf("%020d", seq) }
 
 // InboxSoul is lum/<I>/in/<msgid>.
-func InboxSoul(instance string, id Hash) string { return InstanceSoul(instance) + "/in/" + id.String() }
+func InboxSoul(instance string, id Hash) string { return "lum/" + instance + "/in/" + id.String() }
 
 // ClientsSoul is lum/<I>/clients.
-func ClientsSoul(instance string) string { return InstanceSoul(instance) + "/clients" }
+func ClientsSoul(instance string) string { return "lum/" + instance + "/clients" }
 
 // SnapSoul is lum/<I>/snap.
-func SnapSoul(instance string) string { return InstanceSoul(instance) + "/snap" }
+func SnapSoul(instance string) string { return "lum/" + instance + "/snap" }
 
 // SnapshotSoul is lum/<I>/snap/<seq>.
 func SnapshotSoul(instance string, seq uint64) string {
