@@ -2,7 +2,7 @@ package api
 
 import (
 	"bytes"
-	"strings"
+	"fmt"
 	"testing"
 
 	"github.com/krestianstvo/luminary/graph"
@@ -44,13 +44,15 @@ func TestNewFrameAndRecycle(t *testing.T) {
 	}
 }
 
-// TestOwnFramesOnlyForOneRecipient checks which push frames may be
-// recycled: those built for one recipient's part, never a whole frame
-// that several connections (and peer links) share.
-func TestOwnFramesOnlyForOneRecipient(t *testing.T) {
+// TestOwnFrames checks the frames built for one connection's part: the
+// same bytes as an allocated frame, each in a pooled buffer of its own
+// (the writer of that connection alone recycles it). Frames shared by
+// several connections are built by frame and queued without a home
+// (broadcast), so nothing recycles them.
+func TestOwnFrames(t *testing.T) {
 	accepted := graph.Graph{}
 	for i := range parallelPushMin {
-		accepted.Set("s/"+strings.Repeat("a", i%7)+string(rune('a'+i%26))+string(rune('0'+i/26)), "f", graph.Field{Value: graph.String("v"), State: 1})
+		accepted.Set(fmt.Sprintf("s/%03d", i), "f", graph.Field{Value: graph.String("v"), State: 1})
 	}
 	enc := newPushEncoder(accepted, "id1", "")
 	defer enc.release()

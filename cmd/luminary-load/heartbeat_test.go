@@ -565,3 +565,20 @@ func FuzzTickFrames(f *testing.F) {
 		_, _ = headSeqOf(b, "lum/k1:x/hb")
 	})
 }
+
+// TestRoundArrivals checks the round figures of the ticks command: a
+// round is its stamp to the millisecond, its spread runs from its first
+// arrival at a connection to its last, and the round gap is between
+// consecutive rounds' first arrivals.
+func TestRoundArrivals(t *testing.T) {
+	ms := int64(time.Millisecond)
+	a := &tickFollower{rounds: []roundSeen{{1000.192, 100 * ms}, {1050.192, 152 * ms}}}
+	b := &tickFollower{rounds: []roundSeen{{1000.193, 103 * ms}, {1050.193, 150 * ms}, {1100.2, 201 * ms}}}
+	gap, spread := roundArrivals([]*tickFollower{a, b})
+	if gap.Count != 2 || gap.MinMs != 50 || gap.MaxMs != 51 {
+		t.Errorf("round gap %+v, want 2 gaps of 50 and 51 ms", gap)
+	}
+	if spread.Count != 2 || spread.MinMs != 2 || spread.MaxMs != 3 {
+		t.Errorf("round spread %+v, want 2 rounds spread 3 and 2 ms", spread)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"slices"
@@ -702,21 +703,25 @@ loop:
 // roundArrivals summarises when rounds reached the follower connections:
 // the gaps between consecutive rounds' first arrivals, and each round's
 // spread from its first arrival to its last (rounds seen by at least two
-// connections).
+// connections). A round is told by its stamp to the millisecond: the
+// worlds of one round carry stamps that differ in the last digits (each
+// world's state is its own start plus the slot), and rounds are at least
+// 16 ms apart.
 func roundArrivals(fs []*tickFollower) (gap, spread latencySummary) {
 	type span struct{ first, last int64 }
 	byState := map[float64]*span{}
 	seen := map[float64]int{}
 	for _, f := range fs {
 		for _, r := range f.rounds {
-			sp := byState[r.state]
+			st := math.Round(r.state)
+			sp := byState[st]
 			if sp == nil {
-				byState[r.state] = &span{r.at, r.at}
-				seen[r.state] = 1
+				byState[st] = &span{r.at, r.at}
+				seen[st] = 1
 				continue
 			}
 			sp.first, sp.last = min(sp.first, r.at), max(sp.last, r.at)
-			seen[r.state]++
+			seen[st]++
 		}
 	}
 	states := make([]float64, 0, len(byState))
