@@ -1,7 +1,9 @@
 package api
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/krestianstvo/luminary/graph"
@@ -142,9 +144,22 @@ type recipient struct {
 }
 
 // recipients returns the connections subscribed to any accepted field,
-// except those skip rejects. The lock is held only while the list is made;
-// nothing is written to sockets under it.
+// except those skip rejects, in the order the connections were made. The
+// lock is held only while the list is made; nothing is written to sockets
+// under it.
+//
+// The order is the same for every broadcast (not the order of a map
+// iteration): a relay pushes a round of ticks to its follower connections
+// one after another, and a connection served first in one round and last
+// in the next sees a gap longer than the cadence by the time the round
+// takes to go out (milliseconds for thousands of worlds).
 func (x *subIndex) recipients(accepted graph.Graph, skip func(*conn) bool) []recipient {
+	out := x.unordered(accepted, skip)
+	slices.SortFunc(out, func(a, b recipient) int { return cmp.Compare(a.c.serial, b.c.serial) })
+	return out
+}
+
+func (x *subIndex) unordered(accepted graph.Graph, skip func(*conn) bool) []recipient {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if len(accepted) == 1 {
