@@ -78,7 +78,7 @@ func (s *Server) newConn(ws *websocket.Conn, info *PeerInfo, ip string, link *pe
 	ctx, cancel := context.WithCancel(s.baseCtx)
 	c := &conn{
 		s:          s,
-		serial:     connSerial.Add(1),
+		serial:     s.connSerial.Add(1),
 		ws:         ws,
 		info:       info,
 		ip:         ip,
@@ -112,9 +112,6 @@ func (c *conn) run() {
 	c.sendHello()
 	c.readLoop()
 }
-
-// connSerial numbers connections in the order they are made.
-var connSerial atomic.Uint64
 
 // enqueue queues one frame without blocking. If the connection's unsent
 // bytes would exceed Limits.SendBuffer the connection is closed as a slow

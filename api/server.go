@@ -69,6 +69,8 @@ type Config struct {
 
 // Server is the relay. It implements http.Handler.
 type Server struct {
+	connSerial atomic.Uint64 // numbers connections in the order they are made
+
 	cfg      Config
 	lim      Limits
 	dlim     DecodeLimits
