@@ -9,9 +9,9 @@ import (
 
 	"github.com/krestianstvo/luminary/auth"
 	"github.com/krestianstvo/luminary/graph"
-	"github.com/krestianstvo/luminary/heartbeat"
 	"github.com/krestianstvo/luminary/internal/clock"
 	"github.com/krestianstvo/luminary/keys"
+	"github.com/krestianstvo/luminary/world"
 )
 
 // TestWorldStoreReadsEachSoulOnce: a Put's check looks up one field at a
@@ -23,7 +23,7 @@ func TestWorldStoreReadsEachSoulOnce(t *testing.T) {
 	clk := clock.NewFake(time.UnixMilli(1_795_666_825_781))
 	owner, _ := keys.Generate(keys.Secp256k1)
 	inst := owner.Public().String()
-	roster := heartbeat.InstanceSoul(inst) + "/roster"
+	roster := world.RosterSoul(inst)
 
 	var mu sync.Mutex
 	gets := map[string]int{}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"os"
@@ -708,31 +709,27 @@ loop:
 // world's state is its own start plus the slot), and rounds are at least
 // 16 ms apart.
 func roundArrivals(fs []*tickFollower) (gap, spread latencySummary) {
-	type span struct{ first, last int64 }
+	type span struct {
+		first, last int64
+		conns       int // frames of the round received
+	}
 	byState := map[float64]*span{}
-	seen := map[float64]int{}
 	for _, f := range fs {
 		for _, r := range f.rounds {
 			st := math.Round(r.state)
-			sp := byState[st]
-			if sp == nil {
-				byState[st] = &span{r.at, r.at}
-				seen[st] = 1
-				continue
+			if sp := byState[st]; sp != nil {
+				sp.first, sp.last = min(sp.first, r.at), max(sp.last, r.at)
+				sp.conns++
+			} else {
+				byState[st] = &span{r.at, r.at, 1}
 			}
-			sp.first, sp.last = min(sp.first, r.at), max(sp.last, r.at)
-			seen[st]++
 		}
 	}
-	states := make([]float64, 0, len(byState))
-	for st := range byState {
-		states = append(states, st)
-	}
-	slices.Sort(states)
+	states := slices.Sorted(maps.Keys(byState))
 	g, s := newHistogram(), newHistogram()
 	for i, st := range states {
 		sp := byState[st]
-		if seen[st] > 1 {
+		if sp.conns > 1 {
 			s.record(time.Duration(sp.last - sp.first))
 		}
 		if i > 0 {
