@@ -159,6 +159,7 @@ func (x *subIndex) recipients(accepted graph.Graph, skip func(*conn) bool) []rec
 	return out
 }
 
+// unordered is recipients in no particular order.
 func (x *subIndex) unordered(accepted graph.Graph, skip func(*conn) bool) []recipient {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -190,7 +191,6 @@ func (x *subIndex) unordered(accepted graph.Graph, skip func(*conn) bool) []reci
 		}
 	}
 	parts := make(map[*conn]graph.Graph)
-	var order []*conn
 	i := 0
 	for soul, node := range accepted {
 		sched.Yield(i) // a round of thousands of worlds (see internal/sched); readers only wait
@@ -209,14 +209,12 @@ func (x *subIndex) unordered(accepted graph.Graph, skip func(*conn) bool) []reci
 			if g == nil {
 				g = make(graph.Graph)
 				parts[c] = g
-				order = append(order, c)
 			}
 			g[soul] = n
 		}
 	}
-	out := make([]recipient, 0, len(order))
-	for _, c := range order {
-		g := parts[c]
+	out := make([]recipient, 0, len(parts))
+	for c, g := range parts {
 		full := len(g) == len(accepted)
 		for soul, n := range g {
 			if full && len(n.Fields) != len(accepted[soul].Fields) {
