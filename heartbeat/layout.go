@@ -111,7 +111,7 @@ func SnapSoul(instance string) string { return "lum/" + instance + "/snap" }
 
 // SnapshotSoul is lum/<I>/snap/<seq>.
 func SnapshotSoul(instance string, seq uint64) string {
-	return SnapSoul(instance) + "/" + strconv.FormatUint(seq, 10)
+	return "lum/" + instance + "/snap/" + strconv.FormatUint(seq, 10)
 }
 
 // MetaPuts returns the writes that create an instance's nodes.
